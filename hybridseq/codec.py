@@ -1,0 +1,109 @@
+"""How each side of a pair turns into tensors and back: a tokenizer and a vocabulary for a token
+side, a fixed width for a vector side. A checkpoint saves the codec (as JSON) with the model, so
+a loaded model reads and writes text exactly as it did in training."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from hybridseq.data import DataError
+from hybridseq.tokenize import Tokenizer
+from hybridseq.vocab import Vocab
+
+
+@dataclass
+class Side:
+    """One side: ``tokenizer`` and ``vocab`` for tokens, or ``dim`` for vectors."""
+
+    tokenizer: Tokenizer | None = None
+    vocab: Vocab | None = None
+    dim: int | None = None
+
+    @property
+    def is_tokens(self) -> bool:
+        return self.vocab is not None
+
+    @classmethod
+    def fit_tokens(
+        cls,
+        kind: str,
+        texts: Sequence[str],
+        subword_vocab: int,
+        max_size: int | None,
+        min_freq: int,
+    ) -> Side:
+        """Train the tokenizer (subword only) and build the vocabulary from training texts."""
+        tokenizer = Tokenizer.train(kind, list(texts), subword_vocab)
+        vocab = Vocab.build(
+            (tokenizer.tokenize(t) for t in texts), max_size=max_size, min_freq=min_freq
+        )
+        return cls(tokenizer=tokenizer, vocab=vocab)
+
+    def encode(self, item: str | np.ndarray, where: str = "input") -> Tensor:
+        """Text -> ids (S,) or array -> float (S, D), with a clear error for a wrong width."""
+        if self.is_tokens:
+            if not isinstance(item, str):
+                raise DataError(f"{where}: expected text for a token model, got {type(item)}")
+            ids = self.vocab.encode(self.tokenizer.tokenize(item))
+            if not ids:
+                raise DataError(f"{where}: empty input")
+            return torch.tensor(ids, dtype=torch.long)
+        arr = np.asarray(item, dtype=np.float32)
+        if arr.ndim == 1:
+            arr = arr[:, None]
+        if arr.ndim != 2 or arr.shape[1] != self.dim:
+            raise DataError(
+                f"{where}: expected vectors of shape (length, {self.dim}), got {arr.shape}"
+            )
+        if not np.isfinite(arr).all():
+            row, col = np.argwhere(~np.isfinite(arr))[0]
+            raise DataError(f"{where}: row {row}, column {col} is {arr[row, col]}")
+        return torch.from_numpy(np.ascontiguousarray(arr))
+
+    def tokens(self, ids: Sequence[int]) -> list[str]:
+        """Ids -> token strings (stops at EOS, drops PAD/BOS)."""
+        return self.vocab.decode(ids)
+
+    def text(self, ids: Sequence[int]) -> str:
+        """Ids -> detokenised text."""
+        return self.tokenizer.detokenize(self.tokens(ids))
+
+    def to_dict(self) -> dict:
+        if self.is_tokens:
+            return {"tokenizer": self.tokenizer.to_dict(), "vocab": self.vocab.to_dict()}
+        return {"dim": self.dim}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Side:
+        if "vocab" in d:
+            return cls(Tokenizer.from_dict(d["tokenizer"]), Vocab.from_dict(d["vocab"]))
+        return cls(dim=int(d["dim"]))
+
+
+@dataclass
+class Codec:
+    """Source and target sides."""
+
+    source: Side
+    target: Side
+
+    def encode_pairs(self, pairs: Sequence[tuple], where: str = "data") -> list[tuple[Tensor, ...]]:
+        return [
+            (
+                self.source.encode(s, f"{where}: example {i + 1} source"),
+                self.target.encode(t, f"{where}: example {i + 1} target"),
+            )
+            for i, (s, t) in enumerate(pairs)
+        ]
+
+    def to_dict(self) -> dict:
+        return {"source": self.source.to_dict(), "target": self.target.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Codec:
+        return cls(Side.from_dict(d["source"]), Side.from_dict(d["target"]))

@@ -1,0 +1,347 @@
+"""Typed configuration: YAML in, dataclasses out, unknown keys and wrong types refused by name.
+
+A config has four sections, each a dataclass below: ``data``, ``model``, ``train`` and ``decode``.
+Every field is documented where it is declared. ``load_config`` reads YAML, ``apply_overrides``
+takes ``section.key=value`` strings from the command line, and both fail with a ``ConfigError``
+naming the offending key (and the closest valid key when it looks like a typo).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A user mistake in a config: unknown key, wrong type or an inconsistent combination."""
+
+
+def _choice(name: str, value: str, valid: tuple[str, ...]) -> None:
+    if value not in valid:
+        raise ConfigError(f"{name}: {value!r} is not one of {', '.join(valid)}")
+
+
+@dataclass
+class SynthConfig:
+    """A built-in synthetic task used when no data files are given."""
+
+    task: str = "reverse"  # copy | reverse | sort | add (tokens); sines | ar (vectors)
+    n_train: int = 5000
+    n_valid: int = 500
+    n_test: int = 500
+    min_len: int = 5  # token tasks: sequence length range (add: digits per operand)
+    max_len: int = 20
+    vocab: int = 20  # token tasks: number of distinct symbols
+    src_len: int = 24  # vector tasks: past length
+    tgt_len: int = 8  # vector tasks: future length
+    dim: int = 1  # vector tasks: width of each vector
+    noise: float = 0.1  # vector tasks: noise std
+    seed: int = 1234  # data seed (independent of the training seed)
+
+
+@dataclass
+class DataConfig:
+    """Where the sequence pairs come from and how text becomes tokens."""
+
+    train: str | None = None  # .tsv, .jsonl (vectors) or "src_file,tgt_file" (parallel text)
+    valid: str | None = None
+    test: str | None = None
+    synth: SynthConfig | None = None  # used when `train` is not given
+    src_tokenize: str = "whitespace"  # whitespace | char | subword
+    tgt_tokenize: str = "whitespace"
+    subword_vocab: int = 8000  # BPE vocabulary size when a side uses `subword`
+    max_vocab: int | None = None  # cap on each vocabulary (specials included)
+    min_freq: int = 1  # drop rarer tokens from the vocabulary (they become <unk>)
+    max_src_len: int | None = None  # drop training pairs longer than this (None: keep all)
+    max_tgt_len: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("src_tokenize", "tgt_tokenize"):
+            _choice(f"data.{name}", getattr(self, name), ("char", "whitespace", "subword"))
+        if self.train is None and self.synth is None:
+            raise ConfigError("data: give data.train (a file) or data.synth (a synthetic task)")
+        if self.min_freq < 1:
+            raise ConfigError("data.min_freq: must be >= 1")
+
+
+@dataclass
+class ModelConfig:
+    """The network. Sizes that the data decides (vocabularies, vector widths) are filled in by
+    the builder and stored in the checkpoint's config."""
+
+    family: str = "hybrid"  # lstm_attention (seed 002) | hybrid (seed 000)
+    # encoder, lstm_attention family
+    emb_dim: int = 256  # token embedding size (encoder and decoder)
+    enc_hidden: int = 512  # LSTM encoder hidden size per direction
+    enc_layers: int = 2  # LSTM layers, or Transformer layers for the hybrid
+    bidirectional: bool = False
+    # encoder, hybrid family
+    d_model: int = 512
+    heads: int = 8
+    ff_dim: int = 2048
+    max_positions: int = 4096  # longest source the positional encoding precomputes
+    # decoder (both families)
+    dec_hidden: int = 512
+    dec_layers: int = 2
+    attention: str = "additive"  # additive (Bahdanau) | multihead | none
+    attn_heads: int = 4  # heads for attention = multihead
+    decoder_init: str = "auto"  # auto | final | bridge | last | zeros (see below)
+    dropout: float = 0.1
+    # filled from the data when left at None
+    src_vocab: int | None = None
+    tgt_vocab: int | None = None
+    src_dim: int | None = None  # vector width of the source (vectors only)
+    tgt_dim: int | None = None  # vector width of the target (vectors only)
+
+    def __post_init__(self) -> None:
+        _choice("model.family", self.family, ("lstm_attention", "hybrid"))
+        _choice("model.attention", self.attention, ("additive", "multihead", "none"))
+        inits = ("auto", "final", "bridge", "last", "zeros")
+        _choice("model.decoder_init", self.decoder_init, inits)
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"model.dropout: {self.dropout} is not in [0, 1)")
+        if self.family == "hybrid" and self.d_model % self.heads:
+            raise ConfigError(
+                f"model.d_model ({self.d_model}) must be divisible by model.heads ({self.heads})"
+            )
+        if self.attention == "multihead" and self.dec_hidden % self.attn_heads:
+            raise ConfigError(
+                f"model.dec_hidden ({self.dec_hidden}) must be divisible by "
+                f"model.attn_heads ({self.attn_heads})"
+            )
+        init = self.resolved_init
+        if init == "final":
+            if self.family != "lstm_attention":
+                raise ConfigError("model.decoder_init: 'final' needs family lstm_attention")
+            if self.bidirectional or self.enc_layers != self.dec_layers:
+                raise ConfigError(
+                    "model.decoder_init: 'final' copies the encoder's final states, so it needs "
+                    "a unidirectional encoder with enc_layers == dec_layers; use 'bridge'"
+                )
+            if self.enc_hidden != self.dec_hidden:
+                raise ConfigError("model.decoder_init: 'final' needs enc_hidden == dec_hidden")
+        if init == "last" and self.memory_dim != self.dec_hidden:
+            raise ConfigError(
+                f"model.decoder_init: 'last' needs the memory width ({self.memory_dim}) "
+                f"to equal dec_hidden ({self.dec_hidden})"
+            )
+
+    @property
+    def resolved_init(self) -> str:
+        """How the decoder's initial (h, c) is made. auto: the seed's choice where it is
+        well-defined ('final' for a unidirectional LSTM encoder of matching shape), else a
+        learned 'bridge' from the masked mean of the encoder memory."""
+        if self.decoder_init != "auto":
+            return self.decoder_init
+        if (
+            self.family == "lstm_attention"
+            and not self.bidirectional
+            and self.enc_layers == self.dec_layers
+            and self.enc_hidden == self.dec_hidden
+        ):
+            return "final"
+        return "bridge"
+
+    @property
+    def memory_dim(self) -> int:
+        """Width of the encoder outputs the decoder attends over."""
+        if self.family == "hybrid":
+            return self.d_model
+        return self.enc_hidden * (2 if self.bidirectional else 1)
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, schedules, validation and stopping."""
+
+    seed: int = 1
+    device: str = "auto"  # auto | cpu | cuda
+    threads: int | None = None  # torch CPU threads (None: torch's default)
+    batch_size: int = 64  # sentences per batch
+    max_steps: int = 2000
+    max_epochs: int | None = None
+    optimizer: str = "adam"  # adam | adamw
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = 0  # linear warm-up from 0
+    decay: str = "none"  # none | linear | cosine | inverse_sqrt (after warm-up)
+    min_lr_ratio: float = 0.0  # floor of linear/cosine decay, as a fraction of lr
+    clip: float = 1.0  # gradient norm clipping (0: off)
+    loss: str = "auto"  # auto (ce for tokens, mse for vectors) | ce | mse | mae
+    label_smoothing: float = 0.0
+    teacher_forcing: float = 1.0  # probability of feeding the gold previous token (at the start)
+    sampling_schedule: str = "constant"  # constant | linear | exponential | inverse_sigmoid
+    sampling_k: float = 1000.0  # decay speed: steps for linear, rate base for the others
+    min_teacher_forcing: float = 0.0  # floor of the decayed teacher-forcing ratio
+    bucket: bool = True  # batch similar lengths together
+    eval_every: int = 200  # validate every N steps (and at the end)
+    eval_max: int | None = 1000  # validation examples decoded per validation (None: all)
+    metrics: list[str] = field(default_factory=lambda: ["exact_match", "token_accuracy"])
+    select: str = "auto"  # metric that picks the best checkpoint: auto | loss | <metric name>
+    patience: int | None = None  # stop after this many validations without improvement
+    progress: bool = True  # show a progress bar
+
+    def __post_init__(self) -> None:
+        _choice("train.device", self.device, ("auto", "cpu", "cuda"))
+        _choice("train.optimizer", self.optimizer, ("adam", "adamw"))
+        _choice("train.decay", self.decay, ("none", "linear", "cosine", "inverse_sqrt"))
+        _choice("train.loss", self.loss, ("auto", "ce", "mse", "mae"))
+        schedules = ("constant", "linear", "exponential", "inverse_sigmoid")
+        _choice("train.sampling_schedule", self.sampling_schedule, schedules)
+        if not 0.0 <= self.teacher_forcing <= 1.0:
+            raise ConfigError(f"train.teacher_forcing: {self.teacher_forcing} is not in [0, 1]")
+        if self.sampling_schedule == "exponential" and not 0.0 < self.sampling_k < 1.0:
+            raise ConfigError("train.sampling_k: the exponential schedule needs 0 < k < 1")
+        if self.sampling_schedule == "inverse_sigmoid" and self.sampling_k < 1.0:
+            raise ConfigError("train.sampling_k: the inverse_sigmoid schedule needs k >= 1")
+        for name in ("batch_size", "max_steps", "eval_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name}: must be >= 1")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ConfigError(f"train.label_smoothing: {self.label_smoothing} is not in [0, 1)")
+
+
+@dataclass
+class DecodeConfig:
+    """How predictions are produced."""
+
+    beam: int = 1  # 1: greedy
+    length_penalty: float = 0.0  # GNMT alpha; 0: rank beams by total log-probability
+    max_len_a: float = 1.5  # token outputs stop after a * source_length + b steps
+    max_len_b: int = 10
+    steps: int | None = None  # vector rollout length (None: the training targets' length)
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        if self.beam < 1:
+            raise ConfigError("decode.beam: must be >= 1")
+
+
+@dataclass
+class Config:
+    """The whole run: data, model, training and decoding."""
+
+    data: DataConfig
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(dataclasses.asdict(self))
+
+
+def _to_plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+def from_dict(cls: type, raw: Any, path: str = "") -> Any:
+    """Build dataclass ``cls`` from ``raw``, checking every key and type.
+
+    Raises:
+        ConfigError: naming the dotted key (``train.lr``) that is unknown or mistyped, with the
+            closest valid key for a likely typo.
+    """
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path or 'config'}: expected a mapping, got {type(raw).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in raw.items():
+        where = f"{path}.{key}" if path else str(key)
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), fields, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            valid = ", ".join(fields)
+            raise ConfigError(f"unknown config key '{where}'{hint} (valid keys: {valid})")
+        kwargs[key] = _coerce(hints[key], value, where)
+    missing = [
+        n
+        for n, f in fields.items()
+        if n not in kwargs
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(f"{path or 'config'}: missing required key '{missing[0]}'")
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None:
+            return None
+        errors = []
+        for option in options:
+            try:
+                return _coerce(option, value, where)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0])
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value, where)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        (item,) = set(typing.get_args(hint)) - {Ellipsis}
+        items = [_coerce(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is bool and not isinstance(value, bool):
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if hint is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if not isinstance(value, hint):
+        raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}")
+    return value
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Read a YAML config file and apply ``section.key=value`` overrides."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    return config_from_dict(apply_overrides(raw, overrides or []))
+
+
+def config_from_dict(raw: dict[str, Any]) -> Config:
+    return from_dict(Config, raw)
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return a copy of ``raw`` with ``a.b.c=value`` strings applied (values parsed as YAML)."""
+    raw = yaml.safe_load(yaml.safe_dump(raw)) or {}
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r}: expected key=value, e.g. train.lr=0.001")
+        node = raw
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: '{part}' is not a section")
+        node[parts[-1]] = yaml.safe_load(text)
+    return raw
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))

@@ -1,0 +1,125 @@
+"""From the data config to encoded splits: read files or generate a synthetic task, fit the
+codec on the training side only, and fill the model's data-derived sizes."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from torch import Tensor
+
+from hybridseq import synth
+from hybridseq.codec import Codec, Side
+from hybridseq.config import Config, ConfigError, DataConfig
+from hybridseq.data import read_pairs
+
+SPLITS = ("train", "valid", "test")
+
+
+@dataclass
+class Split:
+    """Raw pairs (text or arrays) and their encoded tensors, index-aligned."""
+
+    pairs: list[tuple[Any, Any]]
+    items: list[tuple[Tensor, Tensor]]
+
+
+def parse_paths(spec: str) -> str | tuple[str, str]:
+    """ "a.tsv" -> "a.tsv"; "src.txt,tgt.txt" -> a parallel pair."""
+    parts = [p.strip() for p in spec.split(",")]
+    return (parts[0], parts[1]) if len(parts) == 2 else spec
+
+
+def _synthetic(cfg: DataConfig) -> dict[str, list]:
+    """Train, valid and test from the synthetic task, with held-out sources unseen in train."""
+    s = cfg.synth
+    sizes = {"train": s.n_train, "valid": s.n_valid, "test": s.n_test}
+    out: dict[str, list] = {}
+    if s.task in synth.VECTOR_TASKS:
+        for i, name in enumerate(SPLITS):
+            kw = dict(src_len=s.src_len, tgt_len=s.tgt_len, dim=s.dim, noise=s.noise)
+            out[name] = synth.make_vector_pairs(s.task, sizes[name], seed=s.seed + i, **kw)
+        return out
+    if s.task not in synth.TOKEN_TASKS:
+        valid = ", ".join(synth.TOKEN_TASKS + synth.VECTOR_TASKS)
+        raise ConfigError(f"data.synth.task: unknown task {s.task!r} (valid: {valid})")
+    seen: set[str] = set()
+    for i, name in enumerate(SPLITS):
+        kw = dict(min_len=s.min_len, max_len=s.max_len, vocab=s.vocab)
+        # draw extra so that dropping sources already used still leaves the requested count
+        pairs = synth.make_token_pairs(s.task, 2 * sizes[name] + 10, seed=s.seed + i, **kw)
+        fresh = [p for p in pairs if p[0] not in seen]
+        fresh = list(dict(fresh).items())[: sizes[name]]  # unique sources
+        seen.update(src for src, _ in fresh)
+        out[name] = fresh
+    return out
+
+
+def read_splits(cfg: DataConfig, seed: int) -> dict[str, list]:
+    """Raw pairs per split. Without a validation file, 5 % of train (at most 1,000 pairs,
+    chosen with ``seed``) is held out for validation."""
+    if cfg.train is None:
+        return _synthetic(cfg)
+    out = {"train": read_pairs(parse_paths(cfg.train))}
+    for name in ("valid", "test"):
+        spec = getattr(cfg, name)
+        out[name] = read_pairs(parse_paths(spec)) if spec else []
+    if not out["valid"]:
+        pairs = out["train"]
+        order = list(range(len(pairs)))
+        random.Random(seed).shuffle(order)
+        n = min(1000, max(1, len(pairs) // 20)) if len(pairs) > 1 else 0
+        held = set(order[:n])
+        out["valid"] = [pairs[i] for i in sorted(held)]
+        out["train"] = [p for i, p in enumerate(pairs) if i not in held]
+    return out
+
+
+def fit_codec(cfg: DataConfig, train_pairs: list) -> Codec:
+    """Tokenizers and vocabularies from the training pairs (or widths for vectors)."""
+
+    def side(values: list, kind: str) -> Side:
+        if isinstance(values[0], str):
+            return Side.fit_tokens(kind, values, cfg.subword_vocab, cfg.max_vocab, cfg.min_freq)
+        return Side(dim=int(values[0].shape[1]))
+
+    if not train_pairs:
+        raise ConfigError("data.train: no training pairs")
+    return Codec(
+        side([s for s, _ in train_pairs], cfg.src_tokenize),
+        side([t for _, t in train_pairs], cfg.tgt_tokenize),
+    )
+
+
+def with_data_sizes(cfg: Config, codec: Codec, train: list[tuple[Tensor, Tensor]]) -> Config:
+    """A copy of ``cfg`` with vocabulary sizes / vector widths (and the vector rollout length)
+    taken from the data; a size the user set that disagrees with the data is an error."""
+    m = cfg.model
+    sizes = {
+        "src_vocab": len(codec.source.vocab) if codec.source.is_tokens else None,
+        "src_dim": codec.source.dim,
+        "tgt_vocab": len(codec.target.vocab) if codec.target.is_tokens else None,
+        "tgt_dim": codec.target.dim,
+    }
+    for key, value in sizes.items():
+        given = getattr(m, key)
+        if given is not None and value is not None and given != value:
+            raise ConfigError(f"model.{key}: config says {given}, the data has {value}")
+    model = dataclasses.replace(m, **sizes)
+    decode = cfg.decode
+    if not codec.target.is_tokens and decode.steps is None:
+        decode = dataclasses.replace(decode, steps=max(len(t) for _, t in train))
+    return dataclasses.replace(cfg, model=model, decode=decode)
+
+
+def filter_lengths(split: Split, cfg: DataConfig) -> Split:
+    """Drop training pairs longer than data.max_src_len / max_tgt_len."""
+    keep = [
+        i
+        for i, (s, t) in enumerate(split.items)
+        if (cfg.max_src_len is None or len(s) <= cfg.max_src_len)
+        and (cfg.max_tgt_len is None or len(t) <= cfg.max_tgt_len)
+    ]
+    return Split([split.pairs[i] for i in keep], [split.items[i] for i in keep])

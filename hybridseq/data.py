@@ -1,0 +1,457 @@
+"""Data: read example pairs from files, turn them into tensors, and group them into padded batches.
+
+Two kinds of example share one pipeline: token sequences (read as text, tokenized, mapped to ids
+by a :class:`Vocab`) and real-valued vector sequences (read from JSON lines). Token tensors are
+``(L,)`` long, vector tensors ``(L, D)`` float; :func:`collate` tells them apart by dtype. Masks are
+bool with True = real position, everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.nn.utils.rnn import pad_sequence
+
+from hybridseq.tokenize import Tokenizer
+from hybridseq.vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
+
+TEXT_SUFFIXES = (".tsv", ".txt")
+VECTOR_SUFFIXES = (".jsonl",)
+BUCKET_BATCHES = 100  # examples are length-sorted within windows of this many batches
+
+
+class DataError(ValueError):
+    """A problem in the user's data; messages start with ``path:line:`` if a line is at fault."""
+
+
+# --------------------------------------------------------------------------- reading files
+
+
+def _read_lines(path: str | Path) -> list[str]:
+    """The lines of a UTF-8 text file without line endings; element ``i`` is line ``i + 1``."""
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except OSError as err:
+        raise DataError(f"{path}: cannot read file ({err.strerror})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        lineno = raw.count(b"\n", 0, err.start) + 1
+        raise DataError(f"{path}:{lineno}: not valid UTF-8") from None
+    # split("\n") rather than splitlines(): the latter also breaks at \x0c, \u2028 etc., which
+    # would shift every line number after them.
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines]
+
+
+def _side(text: str, side: str, path: str | Path, lineno: int) -> str:
+    """One side of a text example, stripped; refuses a whitespace-only side."""
+    text = text.strip()
+    if not text:
+        raise DataError(f"{path}:{lineno}: empty {side}")
+    return text
+
+
+def _require_examples(pairs: list, where: str) -> list:
+    if not pairs:
+        raise DataError(f"{where}: no examples found")
+    return pairs
+
+
+def read_tsv(path: str | Path) -> list[tuple[str, str]]:
+    """Read ``source<TAB>target`` lines; blank lines are skipped, each side is stripped."""
+    pairs = []
+    for lineno, line in enumerate(_read_lines(path), start=1):
+        if not line.strip():
+            continue
+        cols = line.split("\t")
+        if len(cols) != 2:
+            raise DataError(
+                f"{path}:{lineno}: expected 2 tab-separated columns (source<TAB>target), "
+                f"got {len(cols)}"
+            )
+        pairs.append(
+            (_side(cols[0], "source", path, lineno), _side(cols[1], "target", path, lineno))
+        )
+    return _require_examples(pairs, str(path))
+
+
+def read_parallel(src_path: str | Path, tgt_path: str | Path) -> list[tuple[str, str]]:
+    """Read two line-aligned text files: line ``n`` of each is example ``n``; sides stripped."""
+    src_lines, tgt_lines = _read_lines(src_path), _read_lines(tgt_path)
+    if len(src_lines) != len(tgt_lines):
+        raise DataError(
+            f"{src_path} has {len(src_lines)} lines but {tgt_path} has {len(tgt_lines)}; "
+            "parallel files must hold one example per line, aligned"
+        )
+    pairs = []
+    for lineno, (src, tgt) in enumerate(zip(src_lines, tgt_lines, strict=True), start=1):
+        pairs.append(
+            (_side(src, "source", src_path, lineno), _side(tgt, "target", tgt_path, lineno))
+        )
+    return _require_examples(pairs, f"{src_path} and {tgt_path}")
+
+
+def _is_number(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _parse_record(line: str, where: str) -> dict:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise DataError(f"{where}: invalid JSON: {err.msg} (column {err.colno})") from None
+    if not isinstance(record, dict):
+        raise DataError(
+            f'{where}: expected a JSON object {{"source": [...], "target": [...]}}, '
+            f"got a {type(record).__name__}"
+        )
+    return record
+
+
+def _check_rows(rows: list, side: str, where: str) -> None:
+    """Every row a non-empty list of numbers, all of the first row's width."""
+    width = len(rows[0]) if isinstance(rows[0], list) else None
+    for r, row in enumerate(rows):
+        if not isinstance(row, list) or not row:
+            raise DataError(f"{where}: {side} row {r} must be a non-empty list of numbers")
+        if len(row) != width:
+            raise DataError(f"{where}: {side} row {r} has width {len(row)}, expected {width}")
+        for c, x in enumerate(row):
+            if not _is_number(x):
+                raise DataError(f"{where}: {side} row {r}, column {c} is not a number: {x!r}")
+
+
+def _refuse_non_finite(
+    check: np.ndarray, shown: np.ndarray, side: str, where: str, why: str
+) -> None:
+    """Raise at the first non-finite entry of ``check``, quoting the value from ``shown``."""
+    bad = np.argwhere(~np.isfinite(check))
+    if len(bad):
+        r, c = bad[0]
+        raise DataError(f"{where}: {side} row {r}, column {c} is {float(shown[r, c])}; {why}")
+
+
+def _parse_side(record: dict, side: str, where: str) -> np.ndarray:
+    """One side of a vector example as a finite float32 array of shape (L, D)."""
+    if side not in record:
+        raise DataError(f"{where}: missing key {side!r}")
+    value = record[side]
+    if not isinstance(value, list) or not value:
+        raise DataError(f"{where}: {side} must be a non-empty list of rows of numbers")
+    rows = [[x] for x in value] if all(_is_number(x) for x in value) else value
+    _check_rows(rows, side, where)
+    try:
+        arr = np.array(rows, dtype=np.float64)
+    except OverflowError:
+        raise DataError(f"{where}: {side} holds an integer too large for a float") from None
+    _refuse_non_finite(arr, arr, side, where, "values must be finite")
+    with np.errstate(over="ignore"):
+        arr32 = arr.astype(np.float32)
+    _refuse_non_finite(arr32, arr, side, where, "too large for float32")
+    return arr32
+
+
+def read_vectors_jsonl(
+    path: str | Path, *, src_dim: int | None = None, tgt_dim: int | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Read ``{"source": [[f, ...], ...], "target": [[f, ...], ...]}`` objects, one per line.
+
+    A flat list of numbers is a sequence of width-1 vectors. Every source must have width
+    ``src_dim`` (every target ``tgt_dim``) when given, else the width seen on the first example.
+    Rows and columns in error messages count from 0, lines from 1. Blank lines are skipped.
+
+    Returns:
+        A list of ``(source, target)`` float32 arrays of shapes (S, D_src) and (T, D_tgt).
+    """
+    expected = {
+        "source": _expected_width(src_dim, "src_dim"),
+        "target": _expected_width(tgt_dim, "tgt_dim"),
+    }
+    pairs = []
+    for lineno, line in enumerate(_read_lines(path), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        record = _parse_record(line, where)
+        src, tgt = _parse_side(record, "source", where), _parse_side(record, "target", where)
+        for side, arr in (("source", src), ("target", tgt)):
+            if expected[side] is None:
+                expected[side] = (arr.shape[1], f"as on line {lineno}")
+            width, reason = expected[side]
+            if arr.shape[1] != width:
+                got = arr.shape[1]
+                raise DataError(
+                    f"{where}: {side} vectors have width {got}, expected {width} ({reason})"
+                )
+        pairs.append((src, tgt))
+    return _require_examples(pairs, str(path))
+
+
+def _expected_width(dim: int | None, name: str) -> tuple[int, str] | None:
+    if dim is None:
+        return None
+    if not isinstance(dim, int) or dim < 1:
+        raise ValueError(f"{name} must be a positive integer, got {dim!r}")
+    return dim, f"set by {name}"
+
+
+def read_pairs(
+    path_or_paths: str | Path | Sequence[str | Path],
+    *,
+    src_dim: int | None = None,
+    tgt_dim: int | None = None,
+) -> list[tuple[str, str]] | list[tuple[np.ndarray, np.ndarray]]:
+    """Read examples, choosing the reader from the file extension.
+
+    ``.tsv``/``.txt`` -> :func:`read_tsv`; ``.jsonl`` -> :func:`read_vectors_jsonl` (the only
+    reader that uses ``src_dim``/``tgt_dim``); a pair of paths -> :func:`read_parallel`.
+    """
+    if isinstance(path_or_paths, (list, tuple)):
+        if len(path_or_paths) != 2:
+            raise DataError(
+                f"expected two paths (source file, target file), got {len(path_or_paths)}"
+            )
+        return read_parallel(*path_or_paths)
+    suffix = Path(path_or_paths).suffix.lower()
+    if suffix in TEXT_SUFFIXES:
+        return read_tsv(path_or_paths)
+    if suffix in VECTOR_SUFFIXES:
+        return read_vectors_jsonl(path_or_paths, src_dim=src_dim, tgt_dim=tgt_dim)
+    raise DataError(
+        f"{path_or_paths}: unsupported file type {suffix or '(no extension)'!r}; supported: "
+        ".tsv or .txt (source<TAB>target), .jsonl (vector sequences), "
+        "or a pair of line-aligned text files"
+    )
+
+
+# --------------------------------------------------------------------------- tensors
+
+
+def _encode_text(text: str, tok: Tokenizer, vocab: Vocab, side: str, i: int) -> Tensor:
+    ids = vocab.encode(tok.tokenize(text))
+    if not ids:
+        raise DataError(f"example {i}: {side} is empty after tokenization: {text!r}")
+    return torch.tensor(ids, dtype=torch.long)
+
+
+def encode_token_pairs(
+    pairs: Sequence[tuple[str, str]],
+    src_tok: Tokenizer,
+    tgt_tok: Tokenizer,
+    src_vocab: Vocab,
+    tgt_vocab: Vocab,
+) -> list[tuple[Tensor, Tensor]]:
+    """Tokenize and map text pairs to id tensors of shapes (S,) and (T,); no BOS/EOS added."""
+    return [
+        (
+            _encode_text(src, src_tok, src_vocab, "source", i),
+            _encode_text(tgt, tgt_tok, tgt_vocab, "target", i),
+        )
+        for i, (src, tgt) in enumerate(pairs)
+    ]
+
+
+def _vector_tensor(arr: np.ndarray, side: str, i: int) -> Tensor:
+    arr = np.asarray(arr, dtype=np.float32)
+    if arr.ndim != 2 or arr.shape[0] == 0:
+        raise DataError(
+            f"example {i}: {side} must be a non-empty (length, dim) array, got shape {arr.shape}"
+        )
+    return torch.from_numpy(np.ascontiguousarray(arr))
+
+
+def vector_pairs_to_tensors(
+    pairs: Sequence[tuple[np.ndarray, np.ndarray]],
+) -> list[tuple[Tensor, Tensor]]:
+    """Turn vector pairs into float32 tensors of shapes (S, D_src) and (T, D_tgt)."""
+    return [
+        (_vector_tensor(src, "source", i), _vector_tensor(tgt, "target", i))
+        for i, (src, tgt) in enumerate(pairs)
+    ]
+
+
+def pair_lengths(items: Sequence[tuple[Tensor, Tensor]]) -> list[int]:
+    """The length used for bucketing: the longer of source and target, per example."""
+    return [max(len(src), len(tgt)) for src, tgt in items]
+
+
+# --------------------------------------------------------------------------- batches
+
+
+@dataclass
+class Batch:
+    """A padded mini-batch. Masks are bool, True = real position; padding is PAD_ID or 0.0.
+
+    Attributes:
+        src: (B, S) long token ids, or (B, S, D_in) float vectors.
+        src_mask: (B, S) bool.
+        tgt_in: (B, T) long or (B, T, D_out) float; the decoder inputs (teacher forcing): BOS then
+            the target for tokens, a zero vector then ``target[:-1]`` for vectors.
+        tgt_out: (B, T) long or (B, T, D_out) float; what the decoder must predict: the target
+            then EOS for tokens (T = longest target + 1), the target itself for vectors.
+        tgt_mask: (B, T) bool; the same for ``tgt_in`` and ``tgt_out``.
+        index: row ``b`` holds example ``index[b]`` of the dataset, to restore input order.
+    """
+
+    src: Tensor
+    src_mask: Tensor
+    tgt_in: Tensor
+    tgt_out: Tensor
+    tgt_mask: Tensor
+    index: list[int]
+
+    def to(self, device: torch.device | str) -> Batch:
+        """A copy with every tensor on ``device``."""
+        return Batch(
+            src=self.src.to(device),
+            src_mask=self.src_mask.to(device),
+            tgt_in=self.tgt_in.to(device),
+            tgt_out=self.tgt_out.to(device),
+            tgt_mask=self.tgt_mask.to(device),
+            index=list(self.index),
+        )
+
+    @property
+    def n_tokens(self) -> int:
+        """Number of real target positions (what a per-token loss is averaged over)."""
+        return int(self.tgt_mask.sum())
+
+
+def _is_tokens(seqs: Sequence[Tensor], side: str) -> bool:
+    """True for (L,) long id tensors, False for (L, D) float vectors; refuses a mix."""
+    kinds = set()
+    for i, x in enumerate(seqs):
+        if x.dtype == torch.long and x.dim() == 1:
+            kinds.add(("tokens", None, x.dtype))
+        elif x.is_floating_point() and x.dim() == 2:
+            kinds.add(("vectors", x.shape[1], x.dtype))
+        else:
+            raise ValueError(
+                f"{side} item {i} has dtype {x.dtype} and shape {tuple(x.shape)}; expected an "
+                "(L,) long tensor of ids or an (L, D) float tensor of vectors"
+            )
+        if len(x) == 0:
+            raise ValueError(f"{side} item {i} is empty; every sequence needs length >= 1")
+    if len(kinds) > 1:
+        raise ValueError(f"{side} items mix kinds, widths or dtypes: {sorted(map(str, kinds))}")
+    return kinds.pop()[0] == "tokens"
+
+
+def pad_batch(seqs: Sequence[Tensor], pad_value: float) -> tuple[Tensor, Tensor]:
+    """Stack (L_i, ...) tensors into (B, L, ...) plus a (B, L) bool mask of real positions."""
+    lengths = torch.tensor([len(x) for x in seqs])
+    padded = pad_sequence(list(seqs), batch_first=True, padding_value=pad_value)
+    mask = torch.arange(padded.shape[1])[None, :] < lengths[:, None]  # (B, L)
+    return padded, mask
+
+
+def _shift_target(tgts: Sequence[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+    """Decoder inputs and outputs, padded, with their shared (B, T) mask."""
+    if _is_tokens(tgts, "target"):
+        bos, eos = torch.tensor([BOS_ID]), torch.tensor([EOS_ID])
+        tgt_in, mask = pad_batch([torch.cat([bos, t]) for t in tgts], PAD_ID)
+        tgt_out, _ = pad_batch([torch.cat([t, eos]) for t in tgts], PAD_ID)
+        return tgt_in, tgt_out, mask
+    tgt_in, mask = pad_batch([torch.cat([torch.zeros_like(t[:1]), t[:-1]]) for t in tgts], 0.0)
+    tgt_out, _ = pad_batch(tgts, 0.0)
+    return tgt_in, tgt_out, mask
+
+
+def collate(items: Sequence[tuple[Tensor, Tensor]], index: Sequence[int]) -> Batch:
+    """Pad ``(source, target)`` pairs into a :class:`Batch`.
+
+    Args:
+        items: pairs of (S_i,) long or (S_i, D_in) float sources and (T_i,) long or
+            (T_i, D_out) float targets; each side is tokens or vectors by its dtype.
+        index: the dataset position of each item, same length as ``items``.
+    """
+    if not items:
+        raise ValueError("cannot collate an empty batch")
+    if len(index) != len(items):
+        raise ValueError(f"collate got {len(items)} items but {len(index)} indices")
+    srcs = [src for src, _ in items]
+    src, src_mask = pad_batch(srcs, PAD_ID if _is_tokens(srcs, "source") else 0.0)
+    tgt_in, tgt_out, tgt_mask = _shift_target([tgt for _, tgt in items])
+    return Batch(src, src_mask, tgt_in, tgt_out, tgt_mask, [int(i) for i in index])
+
+
+def _sort_within_chunks(order: list[int], lengths: Sequence[int], chunk: int) -> list[int]:
+    """Sort by length inside consecutive windows of ``order``; stable, so ties keep their order."""
+    out: list[int] = []
+    for start in range(0, len(order), chunk):
+        out.extend(sorted(order[start : start + chunk], key=lambda i: lengths[i]))
+    return out
+
+
+def _split(
+    order: list[int], lengths: Sequence[int], batch_size: int, max_tokens: int | None
+) -> list[list[int]]:
+    """Cut ``order`` into consecutive batches of at most ``batch_size`` and ``max_tokens``."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    longest = 0
+    for i in order:
+        grown = max(longest, lengths[i])
+        too_many = max_tokens is not None and grown * (len(current) + 1) > max_tokens
+        if current and (len(current) == batch_size or too_many):
+            batches.append(current)
+            current, grown = [], lengths[i]
+        current.append(i)
+        longest = grown
+    if current:
+        batches.append(current)
+    return batches
+
+
+def batch_indices(
+    lengths: Sequence[int],
+    batch_size: int,
+    *,
+    bucket: bool = True,
+    shuffle: bool = False,
+    seed: int = 0,
+    max_tokens: int | None = None,
+) -> list[list[int]]:
+    """Group example indices ``0..len(lengths)-1`` into batches; each index appears once.
+
+    With ``bucket``, examples are sorted by length within windows of ~100 batches so a batch holds
+    similar lengths (less padding); the input need not be sorted. With ``shuffle``, examples are
+    shuffled before bucketing (so equal lengths mix) and the batch order is shuffled after;
+    everything random comes from ``random.Random(seed)``. ``max_tokens`` caps
+    ``len(batch) * longest length`` per batch; an example longer than it gets a batch of its own.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if max_tokens is not None and max_tokens < 1:
+        raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
+    if any(n < 0 for n in lengths):
+        raise ValueError("lengths must be non-negative")
+    rng = random.Random(seed)
+    order = list(range(len(lengths)))
+    if shuffle:
+        rng.shuffle(order)
+    if bucket:
+        order = _sort_within_chunks(order, lengths, batch_size * BUCKET_BATCHES)
+    batches = _split(order, lengths, batch_size, max_tokens)
+    if shuffle:
+        rng.shuffle(batches)
+    return batches
+
+
+def pad_fraction(batches: Sequence[Sequence[int]], lengths: Sequence[int]) -> float:
+    """Share of positions in the padded batches that are padding (0.0 = none)."""
+    real = sum(lengths[i] for batch in batches for i in batch)
+    total = sum(len(batch) * max(lengths[i] for i in batch) for batch in batches if batch)
+    return 0.0 if total == 0 else 1.0 - real / total

@@ -1,0 +1,273 @@
+"""The sequence-to-sequence model and the one builder that reads its config.
+
+The model's seam is ``encode()`` once per batch and ``decode_step()`` once per output position.
+Teacher-forced training (``forward``), greedy and beam search, and vector rollout all go through
+it. Sequences are batch-first; masks are bool, True = real position.
+
+Families (chosen in ``build_model``):
+- ``lstm_attention`` (seed 002): embedding, LSTM encoder, LSTM decoder fed
+  [previous target; attention context], output layer over [decoder output; context].
+- ``hybrid`` (seed 000): embedding or linear projection to d_model, positional encoding,
+  Transformer encoder, LSTM decoder whose initial state for every layer comes from the memory.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn as nn
+from torch import Tensor
+
+from hybridseq.attention import AdditiveAttention, MultiHeadAttention, expand_cache
+from hybridseq.config import ConfigError, ModelConfig
+from hybridseq.decoder import DecoderState, LSTMDecoder
+from hybridseq.encoders import LSTMEncoder, TransformerEncoder
+from hybridseq.vocab import BOS_ID
+
+
+class Encoded(NamedTuple):
+    """What ``encode`` hands to every decoding step."""
+
+    memory: Tensor  # (B, S, E)
+    mask: Tensor  # (B, S) bool, True = real
+    cache: tuple[Tensor, ...]  # attention's per-batch projections of the memory
+    final: tuple[Tensor, Tensor] | None  # LSTM encoder's final (h, c), each (L, B, E)
+
+    def select(self, index: Tensor) -> Encoded:
+        """Rows ``index`` (B',) of the batch (beam search expands each source K times)."""
+        final = self.final
+        if final is not None:
+            final = (final[0].index_select(1, index), final[1].index_select(1, index))
+        return Encoded(
+            self.memory.index_select(0, index),
+            self.mask.index_select(0, index),
+            expand_cache(self.cache, index),
+            final,
+        )
+
+
+class Seq2Seq(nn.Module):
+    """Encoder, optional attention, LSTM decoder and output head, over tokens or vectors.
+
+    A token side has an integer input (B, S) and a vocabulary; a vector side has a float input
+    (B, S, D). The output is logits (B, T, V) for a token target and vectors (B, T, D) for a
+    vector target.
+    """
+
+    def __init__(
+        self,
+        src_input: nn.Module,
+        encoder: nn.Module,
+        attention: nn.Module | None,
+        tgt_embedding: nn.Embedding | None,
+        decoder: LSTMDecoder,
+        bridge: nn.Linear | None,
+        head: nn.Linear,
+        decoder_init: str,
+        dropout: float,
+    ) -> None:
+        super().__init__()
+        self.src_input = src_input
+        self.encoder = encoder
+        self.attention = attention
+        self.tgt_embedding = tgt_embedding
+        self.decoder = decoder
+        self.bridge = bridge
+        self.head = head
+        self.decoder_init = decoder_init
+        self.dropout = nn.Dropout(dropout)
+
+    @property
+    def token_target(self) -> bool:
+        return self.tgt_embedding is not None
+
+    @property
+    def target_width(self) -> int:
+        """Width of one decoder input: embedding size for tokens, vector width for vectors."""
+        if self.tgt_embedding is not None:
+            return self.tgt_embedding.embedding_dim
+        return self.head.out_features
+
+    # ---- encoder side -------------------------------------------------------------------
+    def encode(self, src: Tensor, src_mask: Tensor | None = None) -> Encoded:
+        """src (B, S) ids or (B, S, D_in) vectors, src_mask (B, S) bool -> Encoded."""
+        if src_mask is None:
+            src_mask = torch.ones(src.shape[:2], dtype=torch.bool, device=src.device)
+        x = self.dropout(self.src_input(src))  # (B, S, I)
+        if isinstance(self.encoder, LSTMEncoder):
+            memory, final = self.encoder(x, src_mask)
+        else:
+            memory, final = self.encoder(x, src_mask), None
+        cache = self.attention.precompute(memory) if self.attention is not None else ()
+        return Encoded(memory, src_mask, cache, final)
+
+    def init_state(self, enc: Encoded) -> DecoderState:
+        """The decoder's initial (h, c), each (L, B, H), by ``decoder_init``."""
+        layers, hidden = self.decoder.layers, self.decoder.hidden
+        b = enc.memory.shape[0]
+        if self.decoder_init == "final":
+            assert enc.final is not None
+            return DecoderState(*enc.final)
+        if self.decoder_init == "bridge":
+            m = enc.mask.unsqueeze(-1).to(enc.memory.dtype)  # (B, S, 1)
+            pooled = (enc.memory * m).sum(1) / m.sum(1)  # (B, E)
+            hc = torch.tanh(self.bridge(pooled)).view(b, 2, layers, hidden)
+            hc = hc.permute(1, 2, 0, 3)  # (2, L, B, H)
+            return DecoderState(hc[0].contiguous(), hc[1].contiguous())
+        zeros = enc.memory.new_zeros(layers, b, hidden)
+        if self.decoder_init == "last":
+            last = enc.mask.sum(1) - 1  # (B,) index of the last real position
+            h = enc.memory[torch.arange(b, device=last.device), last]  # (B, E)
+            return DecoderState(h.unsqueeze(0).expand(layers, b, hidden).contiguous(), zeros)
+        return DecoderState(zeros, zeros.clone())
+
+    # ---- decoder side -------------------------------------------------------------------
+    def start_inputs(self, batch_size: int, device: torch.device) -> Tensor:
+        """The first decoder input: BOS (B,) for tokens, a zero vector (B, D) for vectors."""
+        if self.token_target:
+            return torch.full((batch_size,), BOS_ID, dtype=torch.long, device=device)
+        return torch.zeros(batch_size, self.target_width, device=device)
+
+    def _embed_target(self, prev: Tensor) -> Tensor:
+        """prev (B, ...) ids or (B, ..., D) vectors -> (B, ..., I) decoder input features."""
+        if self.tgt_embedding is not None:
+            return self.dropout(self.tgt_embedding(prev))
+        return prev
+
+    def _step(
+        self, x_proj: Tensor, state: DecoderState, enc: Encoded
+    ) -> tuple[Tensor, DecoderState]:
+        """One step from the projected target input x_proj (B, 4H) -> features (B, F)."""
+        if self.attention is None:
+            out, state = self.decoder.step(state, x_proj=x_proj)
+            return out, state
+        context, _ = self.attention(state.h[-1], enc.cache, enc.mask)  # (B, E)
+        out, state = self.decoder.step(state, x=context, x_proj=x_proj)
+        return torch.cat([out, context], dim=-1), state
+
+    def decode_step(
+        self, prev: Tensor, state: DecoderState, enc: Encoded
+    ) -> tuple[Tensor, DecoderState]:
+        """One output position.
+
+        Args:
+            prev: (B,) previous token ids, or (B, D) previous vectors.
+            state: the decoder state after the previous step.
+            enc: from ``encode``.
+        Returns:
+            logits (B, V) or vector (B, D), and the new state.
+        """
+        x_proj = self.decoder.project_input(self._embed_target(prev), 0, self.target_width)
+        features, state = self._step(x_proj, state, enc)
+        return self.head(self.dropout(features)), state
+
+    def forward(
+        self,
+        src: Tensor,
+        tgt_in: Tensor,
+        src_mask: Tensor | None = None,
+        teacher_forcing: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Training forward pass.
+
+        Args:
+            src: (B, S) ids or (B, S, D_in) vectors.
+            tgt_in: (B, T) or (B, T, D_out) decoder inputs (start symbol, then the target).
+            src_mask: (B, S) bool; None means no padding.
+            teacher_forcing: probability of feeding the gold previous target; below 1, each
+                sequence's input is the model's own previous prediction otherwise (scheduled
+                sampling, Bengio et al. 2015), without gradient through the choice.
+        Returns:
+            (B, T, V) logits or (B, T, D_out) vectors.
+        """
+        enc = self.encode(src, src_mask)
+        state = self.init_state(enc)
+        if teacher_forcing >= 1.0:
+            return self._teacher_forced(tgt_in, state, enc)
+        return self._sampled(tgt_in, state, enc, teacher_forcing, generator)
+
+    def _teacher_forced(self, tgt_in: Tensor, state: DecoderState, enc: Encoded) -> Tensor:
+        """All target inputs known: embed and project them for all steps at once, loop only
+        over what depends on the previous step, apply the head once over all steps."""
+        x_proj = self.decoder.project_input(self._embed_target(tgt_in), 0, self.target_width)
+        features = []
+        for t in range(tgt_in.shape[1]):
+            f, state = self._step(x_proj[:, t], state, enc)
+            features.append(f)
+        return self.head(self.dropout(torch.stack(features, dim=1)))  # (B, T, V|D)
+
+    def _sampled(
+        self,
+        tgt_in: Tensor,
+        state: DecoderState,
+        enc: Encoded,
+        teacher_forcing: float,
+        generator: torch.Generator | None,
+    ) -> Tensor:
+        outputs = []
+        prev = tgt_in[:, 0]
+        b = tgt_in.shape[0]
+        for t in range(tgt_in.shape[1]):
+            if t > 0:
+                last = outputs[-1].detach()
+                own = last.argmax(-1) if self.token_target else last
+                gold = torch.rand(b, generator=generator).to(tgt_in.device) < teacher_forcing
+                gold = gold.view(b, *([1] * (tgt_in.dim() - 2)))
+                prev = torch.where(gold, tgt_in[:, t], own)
+            out, state = self.decode_step(prev, state, enc)
+            outputs.append(out)
+        return torch.stack(outputs, dim=1)
+
+
+def build_model(cfg: ModelConfig) -> Seq2Seq:
+    """Turn a model config (with data-derived sizes filled in) into a ``Seq2Seq``."""
+    if (cfg.src_vocab is None) == (cfg.src_dim is None):
+        raise ConfigError("model: exactly one of src_vocab (tokens) or src_dim (vectors) is set")
+    if (cfg.tgt_vocab is None) == (cfg.tgt_dim is None):
+        raise ConfigError("model: exactly one of tgt_vocab (tokens) or tgt_dim (vectors) is set")
+    if cfg.family == "lstm_attention":
+        width = cfg.emb_dim
+        encoder = LSTMEncoder(width, cfg.enc_hidden, cfg.enc_layers, cfg.bidirectional, cfg.dropout)
+    elif cfg.family == "hybrid":
+        width = cfg.d_model
+        encoder = TransformerEncoder(
+            cfg.d_model, cfg.heads, cfg.ff_dim, cfg.enc_layers, cfg.dropout, cfg.max_positions
+        )
+    else:  # pragma: no cover - ModelConfig validates family
+        raise ConfigError(f"model.family: unknown {cfg.family!r}")
+    if cfg.src_vocab is not None:
+        src_input: nn.Module = nn.Embedding(cfg.src_vocab, width)
+    else:
+        src_input = nn.Linear(cfg.src_dim, width)
+
+    memory_dim = cfg.memory_dim
+    if cfg.attention == "additive":
+        attention: nn.Module | None = AdditiveAttention(cfg.dec_hidden, memory_dim, cfg.dec_hidden)
+        context_dim = memory_dim
+    elif cfg.attention == "multihead":
+        attention = MultiHeadAttention(cfg.dec_hidden, memory_dim, cfg.attn_heads)
+        context_dim = cfg.dec_hidden
+    else:
+        attention, context_dim = None, 0
+
+    tgt_embedding = nn.Embedding(cfg.tgt_vocab, cfg.emb_dim) if cfg.tgt_vocab else None
+    tgt_width = cfg.emb_dim if tgt_embedding is not None else cfg.tgt_dim
+    decoder = LSTMDecoder(tgt_width + context_dim, cfg.dec_hidden, cfg.dec_layers, cfg.dropout)
+    init = cfg.resolved_init
+    bridge = (
+        nn.Linear(memory_dim, 2 * cfg.dec_layers * cfg.dec_hidden) if init == "bridge" else None
+    )
+    head = nn.Linear(cfg.dec_hidden + context_dim, cfg.tgt_vocab or cfg.tgt_dim)
+    return Seq2Seq(
+        src_input,
+        encoder,
+        attention,
+        tgt_embedding,
+        decoder,
+        bridge,
+        head,
+        init,
+        cfg.dropout,
+    )

@@ -1,0 +1,113 @@
+"""Batched prediction over raw inputs, and scoring predictions against references.
+
+Sources are encoded with the model's codec, grouped into length-bucketed batches, decoded
+(greedy, beam or vector rollout) and put back in input order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from hybridseq import metrics as M
+from hybridseq.codec import Codec
+from hybridseq.config import DecodeConfig
+from hybridseq.data import batch_indices, pad_batch
+from hybridseq.decode import beam_search, greedy, max_lengths, rollout
+from hybridseq.model import Seq2Seq
+from hybridseq.vocab import PAD_ID
+
+VECTOR_METRICS = ("mse", "mae")
+
+
+def predict_ids(
+    model: Seq2Seq,
+    sources: Sequence[torch.Tensor],
+    dcfg: DecodeConfig,
+    device: torch.device | str = "cpu",
+    steps: Sequence[int] | None = None,
+) -> list[Any]:
+    """Decode encoded sources: id lists for a token target, (T, D) arrays for vectors.
+
+    ``steps`` gives per-source rollout lengths for vectors (default: ``dcfg.steps``).
+    """
+    model.eval()
+    out: list[Any] = [None] * len(sources)
+    token_src = sources[0].dtype == torch.long
+    for idx in batch_indices([len(s) for s in sources], dcfg.batch_size, bucket=True):
+        src, mask = pad_batch([sources[i] for i in idx], PAD_ID if token_src else 0.0)
+        src, mask = src.to(device), mask.to(device)
+        if model.token_target:
+            limits = max_lengths(mask, dcfg.max_len_a, dcfg.max_len_b)
+            if dcfg.beam > 1:
+                hyps = beam_search(model, src, mask, limits, dcfg.beam, dcfg.length_penalty)
+            else:
+                hyps = greedy(model, src, mask, limits)
+        else:
+            n = [steps[i] if steps is not None else dcfg.steps for i in idx]
+            pred = rollout(model, src, mask, max(n)).float().cpu().numpy()
+            hyps = [pred[j, : n[j]] for j in range(len(idx))]
+        for j, i in enumerate(idx):
+            out[i] = hyps[j]
+    return out
+
+
+def predict(
+    model: Seq2Seq,
+    codec: Codec,
+    sources: Sequence[Any],
+    dcfg: DecodeConfig,
+    device: torch.device | str = "cpu",
+) -> list[Any]:
+    """Raw sources (text, or (S, D) arrays) -> outputs (text, or (T, D) arrays), in order."""
+    encoded = [codec.source.encode(s, f"input {i + 1}") for i, s in enumerate(sources)]
+    if not encoded:
+        return []
+    hyps = predict_ids(model, encoded, dcfg, device)
+    if codec.target.is_tokens:
+        return [codec.target.text(h) for h in hyps]
+    return hyps
+
+
+def group_references(pairs: Sequence[tuple[Any, Any]]) -> tuple[list[Any], list[list[Any]]]:
+    """Unique sources in first-seen order, each with all of its targets (multiple references).
+    Vector sources are not grouped."""
+    if not pairs or not isinstance(pairs[0][0], str):
+        return [s for s, _ in pairs], [[t] for _, t in pairs]
+    refs: dict[str, list] = {}
+    for s, t in pairs:
+        refs.setdefault(s, []).append(t)
+    return list(refs), list(refs.values())
+
+
+def score(
+    model: Seq2Seq,
+    codec: Codec,
+    pairs: Sequence[tuple[Any, Any]],
+    dcfg: DecodeConfig,
+    names: Sequence[str],
+    device: torch.device | str = "cpu",
+) -> tuple[dict[str, float], list[Any], list[Any]]:
+    """Decode the sources of ``pairs`` and compute metrics ``names`` against their targets.
+
+    Returns:
+        metrics, the unique sources, and their predictions (text or arrays).
+    """
+    sources, refs = group_references(pairs)
+    encoded = [codec.source.encode(s, f"example {i + 1} source") for i, s in enumerate(sources)]
+    if not codec.target.is_tokens:
+        steps = [len(r[0]) for r in refs]
+        hyps = predict_ids(model, encoded, dcfg, device, steps=steps)
+        firsts = [np.asarray(r[0], dtype=np.float32) for r in refs]
+        want = [n for n in names if n in VECTOR_METRICS] or list(VECTOR_METRICS)
+        return {n: getattr(M, n)(hyps, firsts) for n in want}, sources, hyps
+    hyps = predict_ids(model, encoded, dcfg, device)
+    tok = codec.target.tokenizer
+    hyp_tokens = [codec.target.tokens(h) for h in hyps]
+    ref_tokens = [[tok.tokenize(r) for r in rs] for rs in refs]
+    texts = [tok.detokenize(h) for h in hyp_tokens]
+    result = M.compute(list(names), hyp_tokens, ref_tokens, detok_hyps=texts, detok_refs=refs)
+    return result, sources, texts

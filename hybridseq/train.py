@@ -1,0 +1,318 @@
+"""The training loop: one plain function, ``train``, and its helpers.
+
+Each step: batch -> forward (teacher forcing at the scheduled ratio) -> loss over real target
+positions -> backward -> clip -> optimizer and learning-rate steps. Every ``eval_every`` steps:
+validation loss and free-running decoding metrics, a ``last`` checkpoint (with the trainer state,
+for ``resume``) and, when the selection metric improved, a ``best`` one. Ctrl-C saves ``last``
+before it stops, so an interrupted run loses nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm import tqdm
+
+from hybridseq.checkpoint import load_checkpoint, load_trainer_state, save_checkpoint
+from hybridseq.codec import Codec
+from hybridseq.config import Config, TrainConfig
+from hybridseq.corpus import Split, filter_lengths, fit_codec, read_splits, with_data_sizes
+from hybridseq.data import Batch, batch_indices, collate
+from hybridseq.model import Seq2Seq, build_model
+from hybridseq.predict import score
+from hybridseq.vocab import PAD_ID
+
+LOWER_IS_BETTER = {"loss", "wer", "per", "mse", "mae"}
+
+
+@dataclass
+class TrainResult:
+    """What a finished (or interrupted) run leaves behind."""
+
+    out_dir: Path
+    step: int
+    best: dict[str, float]  # validation metrics of the best checkpoint
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+    interrupted: bool = False
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device: cuda requested but no CUDA device is available")
+    return torch.device(name)
+
+
+def teacher_forcing_ratio(cfg: TrainConfig, step: int) -> float:
+    """Scheduled sampling (Bengio et al. 2015, §2.4): the probability of feeding the gold token,
+    decaying with the step from ``teacher_forcing`` to ``min_teacher_forcing``."""
+    p0, k = cfg.teacher_forcing, cfg.sampling_k
+    if cfg.sampling_schedule == "linear":
+        p = p0 * (1.0 - step / k)
+    elif cfg.sampling_schedule == "exponential":
+        p = p0 * k**step
+    elif cfg.sampling_schedule == "inverse_sigmoid":
+        p = p0 * k / (k + math.exp(min(step / k, 700.0)))
+    else:
+        p = p0
+    return max(cfg.min_teacher_forcing, min(p0, p))
+
+
+def lr_factor(cfg: TrainConfig, step: int) -> float:
+    """Linear warm-up, then the chosen decay; multiplies train.lr."""
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    done = (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps)
+    floor = cfg.min_lr_ratio
+    if cfg.decay == "linear":
+        return floor + (1 - floor) * max(0.0, 1.0 - done)
+    if cfg.decay == "cosine":
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
+    if cfg.decay == "inverse_sqrt":
+        return math.sqrt(max(1, cfg.warmup_steps) / max(step + 1, cfg.warmup_steps, 1))
+    return 1.0
+
+
+def sequence_loss(out: Tensor, batch: Batch, kind: str, label_smoothing: float = 0.0) -> Tensor:
+    """Mean loss over real target positions.
+
+    Args:
+        out: (B, T, V) logits or (B, T, D) vectors.
+        kind: ce | mse | mae.
+    """
+    if kind == "ce":
+        return F.cross_entropy(
+            out.reshape(-1, out.shape[-1]).float(),
+            batch.tgt_out.reshape(-1),
+            ignore_index=PAD_ID,
+            label_smoothing=label_smoothing,
+        )
+    diff = out.float() - batch.tgt_out
+    err = diff.pow(2) if kind == "mse" else diff.abs()  # (B, T, D)
+    mask = batch.tgt_mask.unsqueeze(-1).to(err.dtype)
+    return (err * mask).sum() / (mask.sum() * err.shape[-1])
+
+
+def loss_kind(cfg: TrainConfig, codec: Codec) -> str:
+    if cfg.loss != "auto":
+        return cfg.loss
+    return "ce" if codec.target.is_tokens else "mse"
+
+
+def selection(cfg: TrainConfig, codec: Codec) -> str:
+    """Which validation number picks the best checkpoint."""
+    if cfg.select != "auto":
+        return cfg.select
+    if codec.target.is_tokens and cfg.metrics:
+        return cfg.metrics[0]
+    return "loss"
+
+
+def is_better(name: str, new: float, old: float | None) -> bool:
+    if old is None:
+        return True
+    return new < old if name in LOWER_IS_BETTER else new > old
+
+
+@torch.no_grad()
+def validation_loss(model: Seq2Seq, split: Split, cfg: Config, kind: str, device) -> float:
+    """Teacher-forced loss over the whole split, weighted by target positions."""
+    model.eval()
+    total, count = 0.0, 0
+    for idx in batch_indices([len(t) for _, t in split.items], cfg.decode.batch_size):
+        batch = collate([split.items[i] for i in idx], idx).to(device)
+        out = model(batch.src, batch.tgt_in, batch.src_mask)
+        n = batch.n_tokens
+        total += float(sequence_loss(out, batch, kind)) * n
+        count += n
+    return total / max(1, count)
+
+
+def validate(
+    model: Seq2Seq, codec: Codec, split: Split, cfg: Config, kind: str, device
+) -> dict[str, float]:
+    """Validation loss plus free-running decoding metrics on up to ``eval_max`` pairs."""
+    result = {"loss": validation_loss(model, split, cfg, kind, device)}
+    pairs = split.pairs if cfg.train.eval_max is None else split.pairs[: cfg.train.eval_max]
+    metrics, _, _ = score(model, codec, pairs, cfg.decode, cfg.train.metrics, device)
+    result.update(metrics)
+    model.train()
+    return result
+
+
+def _trainer_state(step, epoch, batch_in_epoch, optimizer, scheduler, generator, best, bad):
+    state = {
+        "step": step,
+        "epoch": epoch,
+        "batch_in_epoch": batch_in_epoch,
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "sampling_rng": generator.get_state(),
+        "python_rng": list(random.getstate()[1]),
+        "best_score": best,
+        "bad_evals": bad,
+    }
+    if torch.cuda.is_available():
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _restore_rng(state: dict[str, Any], generator: torch.Generator) -> None:
+    torch.set_rng_state(state["torch_rng"])
+    generator.set_state(state["sampling_rng"])
+    random.setstate((3, tuple(state["python_rng"]), None))
+    if "cuda_rng" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+
+
+def setup(cfg: Config, out_dir: Path, resume: bool):
+    """Data, codec, model, optimizer and scheduler, fresh or from ``out_dir/last``."""
+    random.seed(cfg.train.seed)
+    torch.manual_seed(cfg.train.seed)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    device = pick_device(cfg.train.device)
+    raw = read_splits(cfg.data, cfg.train.seed)
+    if resume:
+        saved_cfg, model, codec = load_checkpoint(out_dir / "last")
+        cfg = _resumed_config(saved_cfg, cfg)
+    else:
+        codec = fit_codec(cfg.data, raw["train"])
+    splits = {n: Split(p, codec.encode_pairs(p, f"{n} data")) for n, p in raw.items() if p}
+    splits["train"] = filter_lengths(splits["train"], cfg.data)
+    if not resume:
+        cfg = with_data_sizes(cfg, codec, splits["train"].items)
+        model = build_model(cfg.model)
+    model = model.to(device).train()
+    tc = cfg.train
+    opt_cls = torch.optim.AdamW if tc.optimizer == "adamw" else torch.optim.Adam
+    optimizer = opt_cls(model.parameters(), lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(tc, s))
+    return cfg, device, codec, splits, model, optimizer, scheduler
+
+
+def _resumed_config(saved: Config, given: Config) -> Config:
+    """Keep the saved model and data (they define the weights); take the training and
+    decoding sections from the config given now, so a run can be extended (max_steps)."""
+    return Config(data=saved.data, model=saved.model, train=given.train, decode=given.decode)
+
+
+def train(
+    cfg: Config,
+    out_dir: str | Path,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+) -> TrainResult:
+    """Train a model; checkpoints go to ``out_dir/last`` and ``out_dir/best``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cfg, device, codec, splits, model, optimizer, scheduler = setup(cfg, out_dir, resume)
+    tc = cfg.train
+    kind, select = loss_kind(tc, codec), selection(tc, codec)
+    generator = torch.Generator().manual_seed(tc.seed)
+    step, epoch, skip, best, bad = 0, 0, 0, None, 0
+    if resume:
+        state = load_trainer_state(out_dir / "last")
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        _restore_rng(state, generator)
+        step, epoch, skip = state["step"], state["epoch"], state["batch_in_epoch"]
+        best, bad = state["best_score"], state["bad_evals"]
+        log(f"resuming {out_dir} at step {step}")
+    train_split, valid = splits["train"], splits.get("valid")
+    lengths = [max(len(s), len(t)) for s, t in train_split.items]
+    n_params = sum(p.numel() for p in model.parameters())
+    log(f"{cfg.model.family}: {n_params:,} parameters, {len(train_split.items):,} training pairs")
+    history: list[dict[str, float]] = []
+    bar = tqdm(
+        total=tc.max_steps, initial=step, disable=None if tc.progress else True, dynamic_ncols=True
+    )
+    start, tokens = time.perf_counter(), 0
+    stop, interrupted, position = False, False, skip
+
+    def checkpoint(metrics: dict[str, float] | None) -> None:
+        nonlocal best, bad
+        trainer = _trainer_state(step, epoch, position, optimizer, scheduler, generator, best, bad)
+        save_checkpoint(out_dir / "last", cfg, model, codec, trainer, metrics)
+
+    try:
+        while not stop:
+            order = batch_indices(
+                lengths, tc.batch_size, bucket=tc.bucket, shuffle=True, seed=tc.seed + epoch
+            )
+            for position in range(skip, len(order)):
+                idx = order[position]
+                batch = collate([train_split.items[i] for i in idx], idx).to(device)
+                ratio = teacher_forcing_ratio(tc, step)
+                out = model(batch.src, batch.tgt_in, batch.src_mask, ratio, generator)
+                loss = sequence_loss(out, batch, kind, tc.label_smoothing)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if tc.clip > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), tc.clip)
+                optimizer.step()
+                scheduler.step()
+                step += 1
+                tokens += batch.n_tokens
+                position += 1
+                bar.update(1)
+                if step % 10 == 0:
+                    bar.set_postfix(loss=f"{loss.item():.3f}", tf=f"{ratio:.2f}")
+                last = step >= tc.max_steps
+                if step % tc.eval_every == 0 or last:
+                    metrics = validate(model, codec, valid, cfg, kind, device) if valid else {}
+                    metrics = {"step": step, **metrics}
+                    history.append(metrics)
+                    log(
+                        f"step {step}: "
+                        + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k != "step")
+                    )
+                    value = metrics.get(select)
+                    improved = value is not None and is_better(select, value, best)
+                    if improved:
+                        best, bad = value, 0
+                    else:
+                        bad += 1
+                    checkpoint(metrics)
+                    if improved or not (out_dir / "best").exists():
+                        save_checkpoint(out_dir / "best", cfg, model, codec, None, metrics)
+                    if tc.patience is not None and bad > tc.patience:
+                        log(f"early stop: no {select} improvement in {tc.patience} validations")
+                        stop = True
+                if last or stop:
+                    stop = True
+                    break
+            else:
+                epoch, skip, position = epoch + 1, 0, 0
+                if tc.max_epochs is not None and epoch >= tc.max_epochs:
+                    stop = True
+    except KeyboardInterrupt:
+        interrupted = True
+        log(f"interrupted at step {step}: saving {out_dir / 'last'} (resume with --resume)")
+        checkpoint(history[-1] if history else None)
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - start
+    best_metrics = _best_metrics(history, select)
+    log(f"trained {step} steps in {seconds:.1f}s ({tokens / max(seconds, 1e-9):,.0f} tokens/s)")
+    return TrainResult(out_dir, step, best_metrics, history, seconds, interrupted)
+
+
+def _best_metrics(history: list[dict[str, float]], select: str) -> dict[str, float]:
+    best: dict[str, float] = {}
+    for h in history:
+        if select in h and (not best or is_better(select, h[select], best[select])):
+            best = h
+    return best
