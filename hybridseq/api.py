@@ -195,10 +195,11 @@ def demo(out: str | Path = "runs/demo", overrides: Sequence[str] = (), log=print
     model = load(Path(out) / "best")
     test = read_splits(cfg.data, cfg.train.seed)["test"]
     metrics = model.evaluate(test, metrics=["exact_match", "token_accuracy"])
-    sources = [s for s, _ in test[:5]]
+    shown = test[:5]
+    predicted = model.predict([s for s, _ in shown])
     examples = [
         {"source": s, "target": t, "predicted": p}
-        for s, t, p in zip(sources, [t for _, t in test[:5]], model.predict(sources))
+        for (s, t), p in zip(shown, predicted, strict=True)
     ]
     return {
         "task": "reverse, lengths 5-20, 20 symbols",

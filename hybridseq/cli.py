@@ -1,0 +1,221 @@
+"""The ``hybridseq`` command: a thin layer over ``hybridseq.api``.
+
+    hybridseq train CONFIG [--set key=value ...] [--out DIR] [--resume]
+    hybridseq predict CKPT [INPUT] [--beam N] [--output FILE]
+    hybridseq evaluate CKPT DATA [--metrics a,b] [--beam N] [--json]
+    hybridseq synth TASK --n N [--out FILE] [--seed S]
+    hybridseq summary CONFIG [--json]
+    hybridseq demo [--json]
+
+User mistakes (bad config, malformed data, missing checkpoint) print one clear line to stderr
+and exit with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from hybridseq import api
+from hybridseq.checkpoint import CheckpointError
+from hybridseq.config import ConfigError
+from hybridseq.data import DataError
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, indent=2, default=_jsonable))
+
+
+def _jsonable(x):
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    raise TypeError(f"not JSON serialisable: {type(x)}")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    log = (lambda m: print(m, file=sys.stderr)) if args.json else print
+    result = api.train(args.config, args.out, args.set, resume=args.resume, log=log)
+    if args.json:
+        _print_json(
+            {
+                "out": str(result.out_dir),
+                "step": result.step,
+                "best": result.best,
+                "seconds": round(result.seconds, 1),
+                "interrupted": result.interrupted,
+            }
+        )
+    if result.interrupted:
+        sys.exit(130)
+
+
+def _read_inputs(path: str | None, vectors: bool) -> list:
+    stream = open(path, encoding="utf-8") if path and path != "-" else sys.stdin
+    with stream:
+        lines = [line.rstrip("\n") for line in stream]
+    if not vectors:
+        return [line for line in lines if line.strip()]
+    out = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            out.append(np.asarray(json.loads(line), dtype=np.float32))
+        except (json.JSONDecodeError, ValueError) as e:
+            raise DataError(
+                f"{path or '<stdin>'}:{i}: expected a JSON list of vectors: {e}"
+            ) from None
+    return out
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    model = api.load(args.checkpoint, device=args.device)
+    sources = _read_inputs(args.input, vectors=not model.codec.source.is_tokens)
+    outputs = model.predict(sources, beam=args.beam, steps=args.steps)
+    lines = [o if isinstance(o, str) else json.dumps(np.asarray(o).tolist()) for o in outputs]
+    text = "".join(line + "\n" for line in lines)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    model = api.load(args.checkpoint, device=args.device)
+    names = args.metrics.split(",") if args.metrics else None
+    result = model.evaluate(args.data, metrics=names, beam=args.beam)
+    if args.json:
+        _print_json(result)
+    else:
+        for k, v in result.items():
+            print(f"{k}\t{v:.4f}")
+
+
+def cmd_synth(args: argparse.Namespace) -> None:
+    kwargs = {}
+    for key in ("min_len", "max_len", "vocab", "src_len", "tgt_len", "dim"):
+        if getattr(args, key) is not None:
+            kwargs[key] = getattr(args, key)
+    out = args.out
+    pairs = api.synth(args.task, args.n, out=out, seed=args.seed, **kwargs)
+    if out is None:
+        for s, t in pairs:
+            if isinstance(s, str):
+                print(f"{s}\t{t}")
+            else:
+                print(json.dumps({"source": s.tolist(), "target": t.tolist()}))
+    else:
+        print(f"wrote {len(pairs)} pairs to {out}", file=sys.stderr)
+
+
+def cmd_summary(args: argparse.Namespace) -> None:
+    info = api.summary(args.config, args.set)
+    if args.json:
+        _print_json(info)
+        return
+    print(
+        f"{info['family']}: {info['source']} -> {info['target']}, attention "
+        f"{info['attention']}, decoder init {info['decoder_init']}"
+    )
+    for name, comp in info["components"].items():
+        print(f"  {name:<14}{comp['parameters']:>14,}")
+        for p, shape in comp["shapes"].items():
+            print(f"      {p:<28}{str(tuple(shape)):>20}")
+    print(f"  {'total':<14}{info['parameters']:>14,}")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    log = (lambda m: print(m, file=sys.stderr)) if args.json else print
+    result = api.demo(args.out, args.set, log=log)
+    if args.json:
+        _print_json({k: v for k, v in result.items() if k != "examples"})
+        return
+    print(
+        f"\nheld-out exact match: {100 * result['exact_match']:.1f}% on "
+        f"{result['held_out']} sequences never seen in training "
+        f"(token accuracy {100 * result['token_accuracy']:.1f}%), "
+        f"trained {result['steps']} steps in {result['train_seconds']}s"
+    )
+    for ex in result["examples"]:
+        mark = "ok " if ex["predicted"] == ex["target"] else "ERR"
+        print(f"  {mark} {ex['source']}  ->  {ex['predicted']}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hybridseq", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model from a YAML config")
+    t.add_argument("config")
+    t.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.lr=0.0005",
+    )
+    t.add_argument("--out", default="runs/latest", help="output directory (checkpoints)")
+    t.add_argument("--resume", action="store_true", help="continue from OUT/last")
+    t.add_argument("--json", action="store_true", help="print the result as JSON")
+    t.set_defaults(func=cmd_train)
+
+    pr = sub.add_parser("predict", help="decode inputs, one per line (stdin or file)")
+    pr.add_argument("checkpoint")
+    pr.add_argument("input", nargs="?", help="input file (default: stdin)")
+    pr.add_argument("--beam", type=int, default=None)
+    pr.add_argument("--steps", type=int, default=None, help="vector rollout length")
+    pr.add_argument("--output", help="write here instead of stdout")
+    pr.add_argument("--device", default="auto")
+    pr.set_defaults(func=cmd_predict)
+
+    e = sub.add_parser("evaluate", help="score a checkpoint on a data file")
+    e.add_argument("checkpoint")
+    e.add_argument("data")
+    e.add_argument("--metrics", help="comma-separated, e.g. exact_match,wer,per,bleu")
+    e.add_argument("--beam", type=int, default=None)
+    e.add_argument("--json", action="store_true")
+    e.add_argument("--device", default="auto")
+    e.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("synth", help="write a synthetic data set")
+    s.add_argument("task", help="copy, reverse, sort, add (tokens); sines, ar (vectors)")
+    s.add_argument("--n", type=int, required=True)
+    s.add_argument("--out", help="output file (.tsv or .jsonl); default: stdout")
+    s.add_argument("--seed", type=int, default=0)
+    for key in ("min_len", "max_len", "vocab", "src_len", "tgt_len", "dim"):
+        s.add_argument(f"--{key.replace('_', '-')}", dest=key, type=int)
+    s.set_defaults(func=cmd_synth)
+
+    m = sub.add_parser("summary", help="parameter counts and shapes per component")
+    m.add_argument("config")
+    m.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(func=cmd_summary)
+
+    d = sub.add_parser("demo", help="train the hybrid on a synthetic task and show results")
+    d.add_argument("--out", default="runs/demo")
+    d.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    d.add_argument("--json", action="store_true", help="print the final metrics as JSON")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ConfigError, DataError, CheckpointError, FileNotFoundError, ValueError) as e:
+        if os.environ.get("HYBRIDSEQ_DEBUG"):
+            raise
+        print(f"hybridseq: error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Config errors name the key (and the closest valid key); overrides apply by dotted path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hybridseq.config import ConfigError, config_from_dict, load_config
+
+CONFIGS = Path(__file__).parent.parent / "configs"
+BASE = {"data": {"synth": {"task": "reverse"}}}
+
+
+def _with(section: str, **values) -> dict:
+    raw = {"data": {"synth": {"task": "reverse"}}}
+    raw.setdefault(section, {}).update(values)
+    return raw
+
+
+def test_unknown_key_names_it_and_the_closest_valid_key():
+    with pytest.raises(ConfigError, match=r"'train\.learning_rat'.*") as err:
+        config_from_dict(_with("train", learning_rat=0.1))
+    assert "unknown config key" in str(err.value)
+    with pytest.raises(ConfigError, match=r"did you mean 'dec_hidden'"):
+        config_from_dict(_with("model", dec_hiden=32))
+    with pytest.raises(ConfigError, match=r"unknown config key 'trian'.*did you mean 'train'"):
+        config_from_dict({**BASE, "trian": {}})
+
+
+def test_wrong_types_name_the_key():
+    with pytest.raises(ConfigError, match=r"train\.batch_size: expected an integer"):
+        config_from_dict(_with("train", batch_size="big"))
+    with pytest.raises(ConfigError, match=r"model\.bidirectional: expected true or false"):
+        config_from_dict(_with("model", bidirectional="yes"))
+    with pytest.raises(ConfigError, match=r"data\.synth\.n_train: expected an integer"):
+        config_from_dict({"data": {"synth": {"n_train": 1.5}}})
+    with pytest.raises(ConfigError, match=r"train\.lr: expected float"):
+        config_from_dict(_with("train", lr="fast"))
+
+
+def test_bad_values_and_missing_data_are_refused():
+    with pytest.raises(ConfigError, match=r"train\.optimizer: 'sgd' is not one of"):
+        config_from_dict(_with("train", optimizer="sgd"))
+    with pytest.raises(ConfigError, match=r"data: give data.train"):
+        config_from_dict({"data": {}})
+    with pytest.raises(ConfigError, match="teacher_forcing"):
+        config_from_dict(_with("train", teacher_forcing=1.5))
+
+
+def test_ints_are_accepted_for_floats_and_overrides_apply(tmp_path):
+    cfg = config_from_dict(_with("train", lr=1))
+    assert cfg.train.lr == 1.0 and isinstance(cfg.train.lr, float)
+    path = tmp_path / "c.yaml"
+    path.write_text("data:\n  synth: {task: copy}\ntrain:\n  lr: 0.5\n")
+    cfg = load_config(path, ["train.lr=0.01", "model.family=lstm_attention", "decode.beam=3"])
+    assert (cfg.train.lr, cfg.model.family, cfg.decode.beam) == (0.01, "lstm_attention", 3)
+    with pytest.raises(ConfigError, match="train.nope"):
+        load_config(path, ["train.nope=1"])
+    with pytest.raises(ConfigError, match="expected key=value"):
+        load_config(path, ["train.lr"])
+
+
+def test_missing_or_invalid_config_files(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_parse(path):
+    cfg = load_config(path)
+    assert cfg.to_dict()["model"]["family"] in ("lstm_attention", "hybrid")

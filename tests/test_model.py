@@ -1,0 +1,148 @@
+"""Model properties: decoding step by step equals the teacher-forced forward, padding gets
+exactly zero attention, and the seed architectures have the seeds' parameter counts."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import tiny_model_config
+
+from hybridseq.attention import AdditiveAttention, MultiHeadAttention
+from hybridseq.config import ConfigError, ModelConfig
+from hybridseq.model import build_model
+
+FAMILIES = ["lstm_attention", "hybrid"]
+ATTENTIONS = ["additive", "multihead", "none"]
+
+
+def _inputs(tokens_src: bool, tokens_tgt: bool, b=3, s=7, t=5, d_in=4, d_out=3):
+    src = torch.randint(4, 11, (b, s)) if tokens_src else torch.randn(b, s, d_in)
+    mask = torch.ones(b, s, dtype=torch.bool)
+    mask[1, 4:] = False  # a padded sequence
+    mask[2, 2:] = False
+    tgt = torch.randint(1, 13, (b, t)) if tokens_tgt else torch.randn(b, t, d_out)
+    return src, mask, tgt
+
+
+def _sizes(tokens_src: bool, tokens_tgt: bool) -> dict:
+    sizes = {"src_vocab": 11} if tokens_src else {"src_dim": 4}
+    sizes.update({"tgt_vocab": 13} if tokens_tgt else {"tgt_dim": 3})
+    return sizes
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("attention", ATTENTIONS)
+@pytest.mark.parametrize("sides", [(True, True), (False, False), (True, False)])
+def test_step_by_step_equals_teacher_forced(family, attention, sides):
+    cfg = tiny_model_config(family, attention=attention, **_sizes(*sides))
+    model = build_model(cfg).eval()
+    src, mask, tgt = _inputs(*sides)
+    full = model(src, tgt, mask)  # (B, T, V|D)
+    enc = model.encode(src, mask)
+    state = model.init_state(enc)
+    steps = []
+    for t in range(tgt.shape[1]):
+        out, state = model.decode_step(tgt[:, t], state, enc)
+        steps.append(out)
+    torch.testing.assert_close(torch.stack(steps, 1), full, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("init", ["bridge", "zeros"])
+def test_bidirectional_and_bridges_also_match(init):
+    cfg = tiny_model_config(
+        "lstm_attention", bidirectional=True, decoder_init=init, src_vocab=11, tgt_vocab=13
+    )
+    model = build_model(cfg).eval()
+    src, mask, tgt = _inputs(True, True)
+    full = model(src, tgt, mask)
+    enc = model.encode(src, mask)
+    state = model.init_state(enc)
+    out, _ = model.decode_step(tgt[:, 0], state, enc)
+    torch.testing.assert_close(out, full[:, 0], atol=1e-5, rtol=1e-5)
+
+
+def test_padding_does_not_change_outputs():
+    """A sequence padded in a batch decodes exactly as it does alone."""
+    cfg = tiny_model_config("lstm_attention", bidirectional=True, src_vocab=11, tgt_vocab=13)
+    model = build_model(cfg).eval()
+    src, mask, tgt = _inputs(True, True)
+    batched = model(src, tgt, mask)[2]
+    alone = model(src[2:3, :2], tgt[2:3])[0]
+    torch.testing.assert_close(batched, alone, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "attn", [AdditiveAttention(6, 5, 7), MultiHeadAttention(6, 5, 2)], ids=["additive", "mh"]
+)
+def test_masked_positions_get_exactly_zero_attention(attn):
+    memory = torch.randn(3, 9, 5)
+    mask = torch.rand(3, 9) > 0.4
+    mask[:, 0] = True  # every sequence has at least one real position
+    memory_junk = memory.masked_fill(~mask.unsqueeze(-1), 1e6)  # padding content is irrelevant
+    context, weights = attn(torch.randn(3, 6), attn.precompute(memory), mask)
+    assert torch.all(weights[~mask] == 0.0)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(3))
+    query = torch.randn(3, 6)
+    a, _ = attn(query, attn.precompute(memory), mask)
+    b, _ = attn(query, attn.precompute(memory_junk), mask)
+    torch.testing.assert_close(a, b)
+
+
+def test_seed_002_parameter_count():
+    cfg = ModelConfig(
+        family="lstm_attention",
+        emb_dim=256,
+        enc_hidden=512,
+        dec_hidden=512,
+        enc_layers=2,
+        dec_layers=2,
+        dropout=0.5,
+        src_vocab=1000,
+        tgt_vocab=1000,
+    )
+    model = build_model(cfg)
+    assert sum(p.numel() for p in model.parameters()) == 10_467_304
+
+
+def test_seed_000_counts_and_example_shape():
+    cfg = ModelConfig(
+        family="hybrid",
+        d_model=512,
+        heads=8,
+        enc_layers=6,
+        ff_dim=2048,
+        dec_hidden=512,
+        dec_layers=2,
+        attention="none",
+        decoder_init="last",
+        src_dim=512,
+        tgt_dim=512,
+    )
+    model = build_model(cfg)
+    assert sum(p.numel() for p in model.encoder.parameters()) == 18_914_304
+    assert sum(p.numel() for p in model.decoder.parameters()) == 4_202_496
+    out = model(torch.rand(32, 10, 512), torch.rand(32, 20, 512))
+    assert out.shape == (32, 20, 512)
+
+
+def test_hybrid_multilayer_decoder_gets_state_for_every_layer():
+    """The seed passed a one-layer state to a two-layer LSTM; every init here fills all layers."""
+    for init in ("bridge", "last", "zeros"):
+        cfg = tiny_model_config(
+            "hybrid", d_model=12, dec_layers=3, decoder_init=init, src_dim=4, tgt_dim=3
+        )
+        model = build_model(cfg)
+        enc = model.encode(torch.randn(2, 5, 4))
+        state = model.init_state(enc)
+        assert state.h.shape == state.c.shape == (3, 2, 12)
+
+
+def test_bad_model_configs_name_the_key():
+    with pytest.raises(ConfigError, match="decoder_init"):
+        ModelConfig(family="lstm_attention", bidirectional=True, decoder_init="final")
+    with pytest.raises(ConfigError, match="model.heads"):
+        ModelConfig(family="hybrid", d_model=10, heads=3)
+    with pytest.raises(ConfigError, match="model.family"):
+        ModelConfig(family="gru")
+    with pytest.raises(ConfigError, match="src_vocab"):
+        build_model(ModelConfig(tgt_vocab=5))
