@@ -25,8 +25,8 @@ from hybridseq.data import read_pairs
 from hybridseq.model import Seq2Seq, build_model
 from hybridseq.predict import predict as _predict
 from hybridseq.predict import score
-from hybridseq.train import TrainResult, pick_device
-from hybridseq.train import train as _train
+from hybridseq.training import TrainResult, pick_device
+from hybridseq.training import train as _train
 
 
 def as_config(config: str | Path | dict | Config, overrides: Sequence[str] = ()) -> Config:
@@ -111,14 +111,15 @@ def synth(
     return pairs
 
 
-def _sizes_for_summary(cfg: Config) -> Config:
-    """Fill sizes the data would decide with visible placeholders so a model can be built."""
-    m = cfg.model
+def _sizes_for_summary(cfg: Config) -> tuple[Config, list[str]]:
+    """Fill the sizes the data would decide with 1000-token vocabularies (the seed's) so a model
+    can be built; returns the names of the sizes filled in."""
+    m, filled = cfg.model, []
     if m.src_vocab is None and m.src_dim is None:
-        m = replace(m, src_vocab=1000)
+        m, filled = replace(m, src_vocab=1000), filled + ["src_vocab"]
     if m.tgt_vocab is None and m.tgt_dim is None:
-        m = replace(m, tgt_vocab=1000)
-    return replace(cfg, model=m)
+        m, filled = replace(m, tgt_vocab=1000), filled + ["tgt_vocab"]
+    return replace(cfg, model=m), filled
 
 
 def summary(config: str | Path | dict | Config, overrides: Sequence[str] = ()) -> dict[str, Any]:
@@ -126,7 +127,7 @@ def summary(config: str | Path | dict | Config, overrides: Sequence[str] = ()) -
 
     Vocabulary sizes / vector widths not set in ``model`` are taken as 1000-token vocabularies.
     """
-    cfg = _sizes_for_summary(as_config(config, overrides))
+    cfg, filled = _sizes_for_summary(as_config(config, overrides))
     model = build_model(cfg.model)
     components = {}
     for name, module in model.named_children():
@@ -140,6 +141,7 @@ def summary(config: str | Path | dict | Config, overrides: Sequence[str] = ()) -
         "family": m.family,
         "source": f"vocab {m.src_vocab}" if m.src_vocab else f"vectors of {m.src_dim}",
         "target": f"vocab {m.tgt_vocab}" if m.tgt_vocab else f"vectors of {m.tgt_dim}",
+        "placeholders": filled,
         "attention": m.attention,
         "decoder_init": m.resolved_init,
         "parameters": total,

@@ -1,0 +1,138 @@
+"""Training: schedules, a short run that learns, checkpoints that round-trip without pickle,
+atomic saves, and a resumed run that continues exactly where it stopped."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import tiny_train_dict
+from safetensors.torch import load_file
+
+import hybridseq.checkpoint as ckpt
+from hybridseq import api
+from hybridseq.checkpoint import CheckpointError, load_checkpoint
+from hybridseq.config import TrainConfig
+from hybridseq.training import lr_factor, teacher_forcing_ratio
+
+
+@pytest.mark.parametrize(
+    "schedule,k", [("linear", 50.0), ("exponential", 0.95), ("inverse_sigmoid", 10.0)]
+)
+def test_scheduled_sampling_decays_from_start_to_floor(schedule, k):
+    cfg = TrainConfig(sampling_schedule=schedule, sampling_k=k, min_teacher_forcing=0.2)
+    ratios = [teacher_forcing_ratio(cfg, s) for s in range(0, 500, 5)]
+    assert all(a >= b for a, b in zip(ratios, ratios[1:], strict=False))
+    assert ratios[0] <= 1.0 and ratios[0] > 0.9
+    assert ratios[-1] == pytest.approx(0.2)
+    assert teacher_forcing_ratio(TrainConfig(), 10_000) == 1.0
+
+
+def test_lr_warms_up_then_decays():
+    cfg = TrainConfig(warmup_steps=10, decay="cosine", max_steps=110, min_lr_ratio=0.1)
+    f = [lr_factor(cfg, s) for s in range(110)]
+    assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)
+    assert f[-1] == pytest.approx(0.1, abs=0.01)
+    assert all(a >= b for a, b in zip(f[10:], f[11:], strict=False))
+
+
+@pytest.mark.parametrize(
+    "task,family", [("reverse", "lstm_attention"), ("reverse", "hybrid"), ("sines", "hybrid")]
+)
+def test_short_run_learns_and_checkpoint_round_trips(tmp_path, task, family):
+    raw = tiny_train_dict(task, family, steps=40)
+    result = api.train(raw, tmp_path, log=lambda m: None)
+    first, last = result.history[0]["loss"], result.history[-1]["loss"]
+    assert last < first
+    model = api.load(tmp_path / "best")
+    cfg, net, codec = load_checkpoint(tmp_path / "best")
+    again = api.load(tmp_path)  # a run directory means its best checkpoint
+    sources = [s for s, _ in api.synth(task, 3, seed=7, **_synth_kw(raw))]
+    a, b = model.predict(sources), again.predict(sources)
+    if task == "sines":
+        assert a[0].shape == (3, 1)
+        torch.testing.assert_close(torch.tensor(a[0]), torch.tensor(b[0]))
+    else:
+        assert a == b
+    assert cfg.model.src_vocab == len(codec.source.vocab) if codec.source.is_tokens else True
+
+
+def _synth_kw(raw: dict) -> dict:
+    s = raw["data"]["synth"]
+    if s["task"] == "sines":
+        return {"src_len": s["src_len"], "tgt_len": s["tgt_len"]}
+    return {"min_len": s["min_len"], "max_len": s["max_len"], "vocab": s["vocab"]}
+
+
+def test_checkpoint_files_load_without_pickle(tmp_path):
+    api.train(tiny_train_dict(steps=10), tmp_path, log=lambda m: None)
+    last = tmp_path / "last"
+    assert set(ckpt.FILES) <= {p.name for p in last.iterdir()}
+    load_file(str(last / "model.safetensors"))
+    state = torch.load(last / "trainer.pt", weights_only=True)  # refuses arbitrary objects
+    assert state["step"] == 10
+
+
+def test_interrupted_save_leaves_previous_checkpoint(tmp_path, monkeypatch):
+    api.train(tiny_train_dict(steps=10), tmp_path, log=lambda m: None)
+    cfg, model, codec = load_checkpoint(tmp_path / "last")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ckpt, "save_file", crash)
+    for p in model.parameters():
+        p.data.add_(1.0)
+    with pytest.raises(OSError):
+        ckpt.save_checkpoint(tmp_path / "last", cfg, model, codec)
+    _, reloaded, _ = load_checkpoint(tmp_path / "last")
+    for k, v in reloaded.state_dict().items():
+        torch.testing.assert_close(v, before[k])
+
+
+def test_missing_checkpoint_files_are_named(tmp_path):
+    with pytest.raises(CheckpointError, match="checkpoint not found"):
+        load_checkpoint(tmp_path / "nothing")
+    api.train(tiny_train_dict(steps=10), tmp_path, log=lambda m: None)
+    (tmp_path / "best" / "codec.json").unlink()
+    with pytest.raises(CheckpointError, match="missing codec.json"):
+        load_checkpoint(tmp_path / "best")
+
+
+def test_resume_continues_exactly_where_it_stopped(tmp_path):
+    """20 steps straight == 10 steps, stop, resume to 20: same weights, bit for bit."""
+    straight = tiny_train_dict(steps=20)
+    api.train(straight, tmp_path / "a", log=lambda m: None)
+    api.train(tiny_train_dict(steps=10), tmp_path / "b", log=lambda m: None)
+    api.train(straight, tmp_path / "b", resume=True, log=lambda m: None)
+    wa = load_file(str(tmp_path / "a" / "last" / "model.safetensors"))
+    wb = load_file(str(tmp_path / "b" / "last" / "model.safetensors"))
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], rtol=0, atol=0)
+
+
+def test_scheduled_sampling_run_trains(tmp_path):
+    raw = tiny_train_dict(steps=20)
+    raw["train"].update(sampling_schedule="linear", sampling_k=20.0, label_smoothing=0.1)
+    result = api.train(raw, tmp_path, log=lambda m: None)
+    assert result.step == 20
+
+
+def test_ctrl_c_saves_the_run_and_resume_finishes_it(tmp_path, monkeypatch):
+    import hybridseq.training as T
+
+    real, calls = T.sequence_loss, {"n": 0}
+
+    def interrupt_on_7th(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 7:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(T, "sequence_loss", interrupt_on_7th)
+    result = api.train(tiny_train_dict(steps=20), tmp_path, log=lambda m: None)
+    assert result.interrupted and result.step == 6
+    assert torch.load(tmp_path / "last" / "trainer.pt", weights_only=True)["step"] == 6
+    monkeypatch.setattr(T, "sequence_loss", real)
+    resumed = api.train(tiny_train_dict(steps=20), tmp_path, resume=True, log=lambda m: None)
+    assert resumed.step == 20 and not resumed.interrupted
