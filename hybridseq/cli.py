@@ -123,6 +123,8 @@ def cmd_summary(args: argparse.Namespace) -> None:
         f"{info['family']}: {info['source']} -> {info['target']}, attention "
         f"{info['attention']}, decoder init {info['decoder_init']}"
     )
+    if info["placeholders"]:
+        print(f"  ({', '.join(info['placeholders'])} not set: 1000 assumed; the data decides)")
     for name, comp in info["components"].items():
         print(f"  {name:<14}{comp['parameters']:>14,}")
         for p, shape in comp["shapes"].items():
