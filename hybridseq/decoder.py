@@ -45,50 +45,63 @@ class LSTMDecoder(nn.Module):
         self.hidden = hidden
         self.dropout = nn.Dropout(dropout)
 
-    def weights(self, layer: int) -> tuple[Tensor, Tensor, Tensor]:
-        """(W_ih (4H, I), W_hh (4H, H), b (4H,)) of one layer, biases summed."""
+    def weights(self, layer: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """(W_ih (4H, I), W_hh (4H, H), b_ih (4H,), b_hh (4H,)) of one layer."""
         lstm = self.lstm
-        w_ih = getattr(lstm, f"weight_ih_l{layer}")
-        w_hh = getattr(lstm, f"weight_hh_l{layer}")
-        bias = getattr(lstm, f"bias_ih_l{layer}") + getattr(lstm, f"bias_hh_l{layer}")
-        return w_ih, w_hh, bias
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        return tuple(getattr(lstm, f"{n}_l{layer}") for n in names)
 
-    def project_input(self, x: Tensor, start: int = 0, stop: int | None = None) -> Tensor:
-        """The first layer's input projection of input features ``x[..., :]`` occupying columns
-        ``start:stop`` of the layer input, with the bias: (..., k) -> (..., 4H).
+    def project_input(self, x: Tensor, width: int) -> Tensor:
+        """The first layer's input projection, with both biases, of the leading ``width`` input
+        columns: x (..., width) -> (..., 4H).
 
-        Used to hoist time-parallel work out of the step loop: summing the projections of the
-        parts of an input equals the projection of the whole input.
+        Under teacher forcing these columns (the target embeddings) are known for all steps,
+        so this runs once over (B, T, width); the step loop adds only the rest.
         """
-        w_ih, _, bias = self.weights(0)
-        return F.linear(x, w_ih[:, start:stop], bias)
+        w_ih, _, b_ih, b_hh = self.weights(0)
+        return F.linear(x, w_ih[:, :width], b_ih + b_hh)
+
+    def step_weights(self, skip: int = 0) -> list[tuple[Tensor, Tensor]]:
+        """Per layer, the weights one step multiplies by, fused so each layer is one GEMM:
+        W = [W_ih | W_hh]^T (I + H, 4H) over the input [x; h], and b = b_ih + b_hh (4H,).
+
+        Layer 0 leaves out its first ``skip`` input columns, which ``project_input`` covers
+        ahead of the loop. Made once per batch, so the slicing, concatenation and their
+        backward run once rather than at every step.
+        """
+        fused = []
+        for layer in range(self.layers):
+            w_ih, w_hh, b_ih, b_hh = self.weights(layer)
+            w_in = w_ih[:, skip:] if layer == 0 else w_ih
+            fused.append((torch.cat([w_in, w_hh], dim=1).t(), b_ih + b_hh))
+        return fused
 
     def step(
-        self, state: DecoderState, x: Tensor | None = None, x_proj: Tensor | None = None
+        self,
+        state: DecoderState,
+        x: Tensor | None,
+        weights: list[tuple[Tensor, Tensor]],
+        x_proj: Tensor | None = None,
     ) -> tuple[Tensor, DecoderState]:
         """One time step through all layers.
 
         Args:
             state: h, c each (L, B, H).
-            x: (B, I) the first layer's input, or the part of it not already in ``x_proj``
-                (the trailing columns of the input).
-            x_proj: (B, 4H) the first layer's projection (with bias) of the leading input
-                columns, from ``project_input``; None if ``x`` is the whole input.
+            x: (B, I - skip) the first layer's input, without the ``skip`` leading columns
+                already projected in ``x_proj``; None if nothing is left.
+            weights: from ``step_weights(skip)``.
+            x_proj: (B, 4H) ``project_input`` of the leading columns (bias included), or None
+                when ``skip`` is 0.
         Returns:
             the top layer's output (B, H) and the new state.
         """
         hs, cs = [], []
         inp = x
-        for layer in range(self.layers):
-            w_ih, w_hh, bias = self.weights(layer)
-            gates = F.linear(state.h[layer], w_hh)
-            if layer == 0 and x_proj is not None:
-                gates = gates + x_proj
-                if x is not None:
-                    gates = gates + F.linear(x, w_ih[:, w_ih.shape[1] - x.shape[1] :])
-            else:
-                gates = gates + F.linear(inp, w_ih, bias)
-            h, c = lstm_cell(gates, state.c[layer])
+        for layer, (w, b) in enumerate(weights):
+            h_prev = state.h[layer]
+            joint = h_prev if inp is None else torch.cat([inp, h_prev], dim=1)
+            base = x_proj if layer == 0 and x_proj is not None else b
+            h, c = lstm_cell(torch.addmm(base, joint, w), state.c[layer])
             hs.append(h)
             cs.append(c)
             inp = self.dropout(h) if layer < self.layers - 1 else h

@@ -33,6 +33,7 @@ class Encoded(NamedTuple):
     mask: Tensor  # (B, S) bool, True = real
     cache: tuple[Tensor, ...]  # attention's per-batch projections of the memory
     final: tuple[Tensor, Tensor] | None  # LSTM encoder's final (h, c), each (L, B, E)
+    weights: list  # the decoder's fused step weights (batch-independent, made once per batch)
 
     def select(self, index: Tensor) -> Encoded:
         """Rows ``index`` (B',) of the batch (beam search expands each source K times)."""
@@ -44,6 +45,7 @@ class Encoded(NamedTuple):
             self.mask.index_select(0, index),
             expand_cache(self.cache, index),
             final,
+            self.weights,
         )
 
 
@@ -100,7 +102,7 @@ class Seq2Seq(nn.Module):
         else:
             memory, final = self.encoder(x, src_mask), None
         cache = self.attention.precompute(memory) if self.attention is not None else ()
-        return Encoded(memory, src_mask, cache, final)
+        return Encoded(memory, src_mask, cache, final, self.decoder.step_weights())
 
     def init_state(self, enc: Encoded) -> DecoderState:
         """The decoder's initial (h, c), each (L, B, H), by ``decoder_init``."""
@@ -136,14 +138,20 @@ class Seq2Seq(nn.Module):
         return prev
 
     def _step(
-        self, x_proj: Tensor, state: DecoderState, enc: Encoded
+        self,
+        state: DecoderState,
+        enc: Encoded,
+        weights: list,
+        emb: Tensor | None = None,
+        x_proj: Tensor | None = None,
     ) -> tuple[Tensor, DecoderState]:
-        """One step from the projected target input x_proj (B, 4H) -> features (B, F)."""
+        """One step -> features (B, F) for the head. The target input enters either embedded,
+        emb (B, I), or already projected, x_proj (B, 4H), with ``weights`` made to match."""
         if self.attention is None:
-            out, state = self.decoder.step(state, x_proj=x_proj)
-            return out, state
+            return self.decoder.step(state, emb, weights, x_proj)
         context, _ = self.attention(state.h[-1], enc.cache, enc.mask)  # (B, E)
-        out, state = self.decoder.step(state, x=context, x_proj=x_proj)
+        x = context if emb is None else torch.cat([emb, context], dim=-1)
+        out, state = self.decoder.step(state, x, weights, x_proj)
         return torch.cat([out, context], dim=-1), state
 
     def decode_step(
@@ -158,8 +166,7 @@ class Seq2Seq(nn.Module):
         Returns:
             logits (B, V) or vector (B, D), and the new state.
         """
-        x_proj = self.decoder.project_input(self._embed_target(prev), 0, self.target_width)
-        features, state = self._step(x_proj, state, enc)
+        features, state = self._step(state, enc, enc.weights, emb=self._embed_target(prev))
         return self.head(self.dropout(features)), state
 
     def forward(
@@ -191,10 +198,11 @@ class Seq2Seq(nn.Module):
     def _teacher_forced(self, tgt_in: Tensor, state: DecoderState, enc: Encoded) -> Tensor:
         """All target inputs known: embed and project them for all steps at once, loop only
         over what depends on the previous step, apply the head once over all steps."""
-        x_proj = self.decoder.project_input(self._embed_target(tgt_in), 0, self.target_width)
+        x_proj = self.decoder.project_input(self._embed_target(tgt_in), self.target_width)
+        weights = self.decoder.step_weights(skip=self.target_width)
         features = []
-        for t in range(tgt_in.shape[1]):
-            f, state = self._step(x_proj[:, t], state, enc)
+        for x_t in x_proj.unbind(1):  # one backward for all steps, not a zero-fill per step
+            f, state = self._step(state, enc, weights, x_proj=x_t)
             features.append(f)
         return self.head(self.dropout(torch.stack(features, dim=1)))  # (B, T, V|D)
 

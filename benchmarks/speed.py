@@ -1,0 +1,379 @@
+"""Training and decoding speed of hybridseq, side by side with a plain implementation of the
+seeds' per-step algorithm (``benchmarks/reference.py``), in one run.
+
+    python benchmarks/speed.py [--quick] [--json] [--families lstm_attention,hybrid]
+
+Task (issue #3): vocabulary 1,000 per side, source lengths uniform in 10-30, target = the source
+reversed (plus EOS), batches of 64 sentences. Models: seed 002's shape (embedding 256, hidden
+512, 2 layers, 10.47 M parameters) and the hybrid (seed 000's encoder: d_model 512, 8 heads,
+6 layers, feed-forward 2048; the same LSTM decoder with additive attention).
+
+Measured per family and implementation, each in a fresh process (so peak memory is its own):
+training target tokens/s, greedy and beam-5 decoding tokens/s at batch 64, batch-1 latency of a
+30-token output, and peak resident memory. Decoding runs untrained models with EOS suppressed,
+so every output is exactly source length + 1 tokens long in both implementations: the work is
+fixed and identical. MFU is the model's useful FLOPs per second (counted analytically, padding
+excluded) over this machine's fp32 matmul ceiling (1024x1024 ``torch.mm``), measured in the same
+run. Each number is the median over repeats, with the min-max spread; a repeat during which
+other processes used more than 10 % of the CPU is rerun, and marked ``*`` if it stays busy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from reference import (  # noqa: E402
+    PlainDecoder,
+    PlainLSTMEncoder,
+    PlainSeq2Seq,
+    PlainTransformerEncoder,
+)
+
+from hybridseq.config import ModelConfig  # noqa: E402
+from hybridseq.data import batch_indices, collate, pad_batch  # noqa: E402
+from hybridseq.decode import beam_search, greedy  # noqa: E402
+from hybridseq.model import build_model  # noqa: E402
+from hybridseq.training import sequence_loss  # noqa: E402
+from hybridseq.vocab import BOS_ID, EOS_ID, PAD_ID  # noqa: E402
+
+VOCAB, BATCH, BEAM = 1000, 64, 5
+SHAPES = {
+    "lstm_attention": dict(
+        family="lstm_attention",
+        emb_dim=256,
+        enc_hidden=512,
+        enc_layers=2,
+        dec_hidden=512,
+        dec_layers=2,
+        dropout=0.5,
+    ),
+    "hybrid": dict(
+        family="hybrid",
+        d_model=512,
+        heads=8,
+        ff_dim=2048,
+        enc_layers=6,
+        emb_dim=256,
+        dec_hidden=512,
+        dec_layers=2,
+        decoder_init="last",
+        dropout=0.1,
+    ),
+}
+
+
+# ---------------------------------------------------------------------------- task and FLOPs
+def make_pairs(n: int, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    rng = random.Random(seed)
+    pairs = []
+    for _ in range(n):
+        src = torch.tensor([rng.randrange(4, VOCAB) for _ in range(rng.randint(10, 30))])
+        pairs.append((src, src.flip(0)))
+    return pairs
+
+
+def forward_macs(cfg: ModelConfig, s: int, t: int) -> int:
+    """Multiply-accumulates of one forward pass over a source of s and a target of t tokens
+    (EOS included); the keys of additive attention are projected once per source token."""
+    h, e = cfg.dec_hidden, cfg.memory_dim
+    if cfg.family == "lstm_attention":
+        widths = [cfg.emb_dim] + [cfg.enc_hidden] * (cfg.enc_layers - 1)
+        enc = s * sum(4 * cfg.enc_hidden * (w + cfg.enc_hidden) for w in widths)
+    else:
+        d = cfg.d_model
+        enc = cfg.enc_layers * s * (4 * d * d + 2 * d * cfg.ff_dim + 2 * s * d)
+    keys = s * e * h
+    per_step = (
+        4 * h * (cfg.emb_dim + e + h)  # first decoder layer
+        + (cfg.dec_layers - 1) * 4 * h * 2 * h
+        + h * h  # query projection
+        + s * h  # v . tanh(...)
+        + s * e  # context
+        + (h + e) * VOCAB  # output layer
+    )
+    return enc + keys + t * per_step
+
+
+def flops(cfg: ModelConfig, pairs, train: bool) -> float:
+    macs = sum(forward_macs(cfg, len(s), len(t) + 1) for s, t in pairs)
+    return 2.0 * macs * (3 if train else 1)
+
+
+# ---------------------------------------------------------------------------- timing
+def _busy_jiffies() -> int:
+    fields = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    return sum(fields) - fields[3] - fields[4]  # minus idle and iowait
+
+
+def timed(fn) -> tuple[float, bool]:
+    """Run fn; return (seconds, whether other processes kept the CPU busy meanwhile)."""
+    hz = os.sysconf("SC_CLK_TCK")
+    busy0, cpu0, t0 = _busy_jiffies(), time.process_time(), time.perf_counter()
+    fn()
+    wall = time.perf_counter() - t0
+    foreign = (_busy_jiffies() - busy0) / hz - (time.process_time() - cpu0)
+    return wall, foreign > 0.10 * wall * (os.cpu_count() or 1)
+
+
+def measure(fn, work: float, repeats: int) -> dict:
+    """Median work/second over repeats, rerunning a repeat (twice at most) that ran under load."""
+    rates, marked = [], False
+    for _ in range(repeats):
+        for _attempt in range(3):
+            seconds, busy = timed(fn)
+            if not busy:
+                break
+        marked |= busy
+        rates.append(work / seconds)
+    return {
+        "median": statistics.median(rates),
+        "min": min(rates),
+        "max": max(rates),
+        "repeats": repeats,
+        "loaded": marked,
+    }
+
+
+def matmul_ceiling(repeats: int = 5) -> float:
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    for _ in range(3):
+        a @ b
+
+    def run():
+        for _ in range(10):
+            a @ b
+
+    return measure(run, 10 * 2 * 1024**3, repeats)["median"]
+
+
+# ---------------------------------------------------------------------------- implementations
+def build_ours(cfg: ModelConfig):
+    return build_model(cfg)
+
+
+def build_reference(cfg: ModelConfig) -> PlainSeq2Seq:
+    if cfg.family == "lstm_attention":
+        enc = PlainLSTMEncoder(VOCAB, cfg.emb_dim, cfg.enc_hidden, cfg.enc_layers, cfg.dropout)
+    else:
+        enc = PlainTransformerEncoder(
+            VOCAB, cfg.d_model, cfg.heads, cfg.ff_dim, cfg.enc_layers, cfg.dec_layers, cfg.dropout
+        )
+    dec = PlainDecoder(VOCAB, cfg.emb_dim, cfg.dec_hidden, cfg.dec_layers, cfg.dropout)
+    return PlainSeq2Seq(enc, dec)
+
+
+def ours_train_step(model, opt, pairs):
+    idx = list(range(len(pairs)))
+    batch = collate(pairs, idx)
+    out = model(batch.src, batch.tgt_in, batch.src_mask)
+    loss = sequence_loss(out, batch, "ce")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+
+
+def _seq_first(pairs):
+    src, mask = pad_batch([s for s, _ in pairs], PAD_ID)
+    bos, eos = torch.tensor([BOS_ID]), torch.tensor([EOS_ID])
+    trg, _ = pad_batch([torch.cat([bos, t, eos]) for _, t in pairs], PAD_ID)
+    return src.t().contiguous(), mask, trg.t().contiguous()
+
+
+def reference_train_step(model, opt, pairs, criterion):
+    src, mask, trg = _seq_first(pairs)
+    out = model(src, mask, trg)
+    loss = criterion(out[1:].reshape(-1, VOCAB), trg[1:].reshape(-1))
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+
+
+def suppress_eos(model, ours: bool) -> None:
+    head = model.head if ours else model.decoder.fc_out
+    with torch.no_grad():
+        head.bias[EOS_ID] = -1e4
+
+
+def decode_batch(model, pairs, ours: bool, beam: int) -> None:
+    if ours:
+        src, mask = pad_batch([s for s, _ in pairs], PAD_ID)
+        limits = mask.sum(1) + 1
+        if beam > 1:
+            beam_search(model, src, mask, limits, beam)
+        else:
+            greedy(model, src, mask, limits)
+        return
+    src, mask, _ = _seq_first(pairs)
+    if beam > 1:
+        model.beam(src, mask, beam, BOS_ID)
+    else:
+        model.greedy(src, mask, int(mask.sum(1).max()) + 1, BOS_ID)
+
+
+def worker(family: str, impl: str, quick: bool) -> dict:
+    """Every measurement for one family and implementation (run in its own process)."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(**SHAPES[family], src_vocab=VOCAB, tgt_vocab=VOCAB)
+    ours = impl == "hybridseq"
+    model = build_ours(cfg) if ours else build_reference(cfg)
+    repeats = 3 if quick else 5
+    n_train = 2 if quick else 4
+    pairs = make_pairs(BATCH * (n_train + 1) * repeats * 2, seed=1)
+    lengths = [len(s) for s, _ in pairs]
+    if ours:  # the library's batching: length-bucketed
+        order = batch_indices(lengths, BATCH, bucket=True, shuffle=True, seed=0)
+    else:  # the plain loop: batches in data order
+        order = [list(range(i, i + BATCH)) for i in range(0, len(pairs), BATCH)]
+    batches = [[pairs[i] for i in b] for b in order if len(b) == BATCH]
+    result = {"family": family, "impl": impl, "threads": torch.get_num_threads()}
+
+    # training
+    model.train()
+    opt = torch.optim.Adam(model.parameters())
+    criterion = torch.nn.CrossEntropyLoss(ignore_index=PAD_ID)
+    step = (
+        (lambda b: ours_train_step(model, opt, b))
+        if ours
+        else (lambda b: reference_train_step(model, opt, b, criterion))
+    )
+    step(batches[0])  # warm-up
+    cursor = iter(batches[1:])
+    # every repeat trains on different batches: rate = tokens of the batches / time
+    rates, busy_any = [], False
+    for _ in range(repeats):
+        chosen = [next(cursor) for _ in range(n_train)]
+        tokens = sum(len(t) + 1 for b in chosen for _, t in b)
+        it = iter(chosen)
+        seconds, busy = timed(lambda it=it: [step(next(it)) for _ in range(n_train)])
+        busy_any |= busy
+        rates.append(tokens / seconds)
+    per_token = flops(cfg, [p for b in batches for p in b], True) / sum(
+        len(t) + 1 for b in batches for _, t in b
+    )
+    result["train"] = {
+        "median": statistics.median(rates),
+        "min": min(rates),
+        "max": max(rates),
+        "repeats": repeats,
+        "loaded": busy_any,
+    }
+    result["train_flops_per_token"] = per_token
+    result["peak_rss_mb_train"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    # decoding
+    model.eval()
+    suppress_eos(model, ours)
+    dec_batch = batches[-1]
+    tokens = sum(len(s) + 1 for s, _ in dec_batch)
+    decode_batch(model, dec_batch[:4], ours, 1)  # warm-up
+    result["greedy"] = measure(lambda: decode_batch(model, dec_batch, ours, 1), tokens, repeats)
+    beam_pairs = dec_batch if ours or not quick else dec_batch[:16]
+    beam_tokens = sum(len(s) + 1 for s, _ in beam_pairs)
+    result["beam"] = measure(
+        lambda: decode_batch(model, beam_pairs, ours, BEAM), beam_tokens, 1 if not ours else repeats
+    )
+    result["decode_flops_per_token"] = flops(cfg, dec_batch, False) / tokens
+    one = [(torch.arange(4, 33), torch.arange(4, 33).flip(0))]  # 29 symbols -> 30 tokens
+    decode_batch(model, one, ours, 1)
+    lat = measure(lambda: decode_batch(model, one, ours, 1), 1.0, 5 * repeats)
+    result["latency_ms"] = {
+        k: 1000.0 / lat[k] if k in ("median", "min", "max") else lat[k] for k in lat
+    }
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
+
+
+# ---------------------------------------------------------------------------- report
+def run_worker(family: str, impl: str, quick: bool) -> dict:
+    cmd = [sys.executable, __file__, "--worker", family, impl] + (["--quick"] if quick else [])
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def fmt(m: dict, scale: float = 1.0, digits: int = 0) -> str:
+    star = "*" if m.get("loaded") else ""
+    return (
+        f"{m['median'] * scale:,.{digits}f} ({m['min'] * scale:,.{digits}f}-"
+        f"{m['max'] * scale:,.{digits}f}){star}"
+    )
+
+
+def report(results: list[dict], ceiling: float) -> dict:
+    rows = {}
+    print(
+        f"\nfp32 matmul ceiling (1024^2 torch.mm): {ceiling / 1e9:.0f} GFLOP/s, "
+        f"{results[0]['threads']} threads\n"
+    )
+    head = f"{'family':<15}{'impl':<11}{'train tok/s':>24}{'MFU':>6}{'greedy tok/s':>26}"
+    head += f"{'beam5 tok/s':>24}{'batch-1 ms':>20}{'peak MB':>9}"
+    print(head)
+    for r in results:
+        mfu = r["train"]["median"] * r["train_flops_per_token"] / ceiling
+        r["train_mfu"] = mfu
+        print(
+            f"{r['family']:<15}{r['impl']:<11}{fmt(r['train']):>24}{mfu:>6.0%}"
+            f"{fmt(r['greedy']):>26}{fmt(r['beam']):>24}{fmt(r['latency_ms'], 1, 1):>20}"
+            f"{r['peak_rss_mb']:>9.0f}"
+        )
+        rows[(r["family"], r["impl"])] = r
+    print()
+    ratios = {}
+    for family in {r["family"] for r in results}:
+        ours, ref = rows.get((family, "hybridseq")), rows.get((family, "reference"))
+        if not ours or not ref:
+            continue
+        ratio = {
+            "train": ours["train"]["median"] / ref["train"]["median"],
+            "greedy": ours["greedy"]["median"] / ref["greedy"]["median"],
+            "beam": ours["beam"]["median"] / ref["beam"]["median"],
+            "latency": ref["latency_ms"]["median"] / ours["latency_ms"]["median"],
+            "beam_cost_vs_greedy": ours["greedy"]["median"] / ours["beam"]["median"],
+        }
+        ratios[family] = ratio
+        print(
+            f"{family}: hybridseq / reference: training {ratio['train']:.2f}x, greedy "
+            f"{ratio['greedy']:.2f}x, beam-5 {ratio['beam']:.2f}x, batch-1 latency "
+            f"{ratio['latency']:.2f}x faster; beam-5 costs {ratio['beam_cost_vs_greedy']:.2f}x "
+            f"greedy; training MFU {ours['train_mfu']:.0%} (reference {ref['train_mfu']:.0%})"
+        )
+    return {"ceiling_flops": ceiling, "results": results, "ratios": ratios}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="fewer repeats: under a minute or two")
+    p.add_argument("--json", action="store_true", help="also print the results as JSON")
+    p.add_argument("--families", default="lstm_attention,hybrid")
+    p.add_argument("--impls", default="hybridseq,reference")
+    p.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        print(json.dumps(worker(*args.worker, args.quick)))
+        return
+    ceiling = matmul_ceiling()
+    results = []
+    for family in args.families.split(","):
+        for impl in args.impls.split(","):
+            print(f"measuring {family} / {impl} ...", file=sys.stderr, flush=True)
+            results.append(run_worker(family, impl, args.quick))
+    summary = report(results, ceiling)
+    if args.json:
+        print(json.dumps(summary, indent=1))
+
+
+if __name__ == "__main__":
+    main()
