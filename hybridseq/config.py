@@ -167,6 +167,7 @@ class TrainConfig:
     batch_size: int = 64  # sentences per batch
     max_steps: int = 2000
     max_epochs: int | None = None
+    max_minutes: float | None = None  # stop (validate, save) once training has run this long
     optimizer: str = "adam"  # adam | adamw
     lr: float = 1e-3
     weight_decay: float = 0.0

@@ -270,7 +270,9 @@ def train(
                 bar.update(1)
                 if step % 10 == 0:
                     bar.set_postfix(loss=f"{loss.item():.3f}", tf=f"{ratio:.2f}")
-                last = step >= tc.max_steps
+                elapsed = time.perf_counter() - start
+                out_of_time = tc.max_minutes is not None and elapsed > 60 * tc.max_minutes
+                last = step >= tc.max_steps or out_of_time
                 if step % tc.eval_every == 0 or last:
                     metrics = validate(model, codec, valid, cfg, kind, device) if valid else {}
                     metrics = {"step": step, **metrics}
