@@ -230,8 +230,8 @@ def worker(family: str, impl: str, quick: bool) -> dict:
     cfg = ModelConfig(**SHAPES[family], src_vocab=VOCAB, tgt_vocab=VOCAB)
     ours = impl == "hybridseq"
     model = build_ours(cfg) if ours else build_reference(cfg)
-    repeats = 3 if quick else 5
-    n_train = 2 if quick else 4
+    repeats = 2 if quick else 5
+    n_train = 1 if quick else 4
     pairs = make_pairs(BATCH * (n_train + 1) * repeats * 2, seed=1)
     lengths = [len(s) for s, _ in pairs]
     if ours:  # the library's batching: length-bucketed
@@ -281,7 +281,7 @@ def worker(family: str, impl: str, quick: bool) -> dict:
     tokens = sum(len(s) + 1 for s, _ in dec_batch)
     decode_batch(model, dec_batch[:4], ours, 1)  # warm-up
     result["greedy"] = measure(lambda: decode_batch(model, dec_batch, ours, 1), tokens, repeats)
-    beam_pairs = dec_batch if ours or not quick else dec_batch[:16]
+    beam_pairs = dec_batch if ours else dec_batch[: 8 if quick else 32]
     beam_tokens = sum(len(s) + 1 for s, _ in beam_pairs)
     result["beam"] = measure(
         lambda: decode_batch(model, beam_pairs, ours, BEAM), beam_tokens, 1 if not ours else repeats
@@ -289,12 +289,44 @@ def worker(family: str, impl: str, quick: bool) -> dict:
     result["decode_flops_per_token"] = flops(cfg, dec_batch, False) / tokens
     one = [(torch.arange(4, 33), torch.arange(4, 33).flip(0))]  # 29 symbols -> 30 tokens
     decode_batch(model, one, ours, 1)
-    lat = measure(lambda: decode_batch(model, one, ours, 1), 1.0, 5 * repeats)
+    lat = measure(lambda: decode_batch(model, one, ours, 1), 1.0, 3 * repeats)
     result["latency_ms"] = {
         k: 1000.0 / lat[k] if k in ("median", "min", "max") else lat[k] for k in lat
     }
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
+
+
+def cell_kernels(repeats: int) -> dict:
+    """Forward time of one decoder step (2 LSTM layers, input 768, hidden 512) by kernel: the
+    seed's ``nn.LSTM`` call per step through oneDNN and through PyTorch's native kernel, and
+    hybridseq's cell (each layer one fused GEMM over [input; h])."""
+    from hybridseq.decoder import DecoderState, LSTMDecoder
+
+    out = {}
+    dec = LSTMDecoder(768, 512, 2, 0.0).eval()
+    weights = dec.step_weights()
+    for b in (64, 1):
+        x = torch.randn(1, b, 768)
+        h = torch.zeros(2, b, 512)
+        state = DecoderState(h, h.clone())
+
+        def seed_call(x=x, h=h):
+            for _ in range(30):
+                dec.lstm(x.transpose(0, 1), (h, h))
+
+        def fused(x=x, state=state):
+            for _ in range(30):
+                dec.step(state, x[0], weights)
+
+        with torch.no_grad():
+            for name, fn, mkldnn in (("onednn", seed_call, True), ("native", seed_call, False),
+                                     ("fused_gemm", fused, True)):
+                with torch.backends.mkldnn.flags(enabled=mkldnn):
+                    fn()
+                    m = measure(fn, 30.0, repeats)  # steps per second
+                out[f"batch{b}_{name}_ms_per_step"] = 1000.0 / m["median"]
+    return out
 
 
 # ---------------------------------------------------------------------------- report
@@ -365,12 +397,19 @@ def main() -> None:
         print(json.dumps(worker(*args.worker, args.quick)))
         return
     ceiling = matmul_ceiling()
+    kernels = cell_kernels(3 if args.quick else 5)
+    print("decoder step (2 layers, 768 -> 512), ms per step: " + ", ".join(
+        f"{k.replace('_ms_per_step', '')} {v:.3f}" for k, v in kernels.items()), file=sys.stderr)
     results = []
     for family in args.families.split(","):
         for impl in args.impls.split(","):
             print(f"measuring {family} / {impl} ...", file=sys.stderr, flush=True)
             results.append(run_worker(family, impl, args.quick))
     summary = report(results, ceiling)
+    summary["cell_kernels_ms_per_step"] = kernels
+    print("decoder step kernels (2 layers, input 768, hidden 512), ms per step:")
+    for k, v in kernels.items():
+        print(f"  {k.replace('_ms_per_step', ''):<22}{v:8.3f}")
     if args.json:
         print(json.dumps(summary, indent=1))
 

@@ -92,8 +92,14 @@ class Seq2Seq(nn.Module):
         return self.head.out_features
 
     # ---- encoder side -------------------------------------------------------------------
-    def encode(self, src: Tensor, src_mask: Tensor | None = None) -> Encoded:
-        """src (B, S) ids or (B, S, D_in) vectors, src_mask (B, S) bool -> Encoded."""
+    def encode(
+        self, src: Tensor, src_mask: Tensor | None = None, step_weights: bool = True
+    ) -> Encoded:
+        """src (B, S) ids or (B, S, D_in) vectors, src_mask (B, S) bool -> Encoded.
+
+        ``step_weights=False`` leaves out the decoder's fused step weights, for the
+        teacher-forced forward, which fuses its own.
+        """
         if src_mask is None:
             src_mask = torch.ones(src.shape[:2], dtype=torch.bool, device=src.device)
         x = self.dropout(self.src_input(src))  # (B, S, I)
@@ -102,7 +108,8 @@ class Seq2Seq(nn.Module):
         else:
             memory, final = self.encoder(x, src_mask), None
         cache = self.attention.precompute(memory) if self.attention is not None else ()
-        return Encoded(memory, src_mask, cache, final, self.decoder.step_weights())
+        weights = self.decoder.step_weights() if step_weights else []
+        return Encoded(memory, src_mask, cache, final, weights)
 
     def init_state(self, enc: Encoded) -> DecoderState:
         """The decoder's initial (h, c), each (L, B, H), by ``decoder_init``."""
@@ -189,7 +196,7 @@ class Seq2Seq(nn.Module):
         Returns:
             (B, T, V) logits or (B, T, D_out) vectors.
         """
-        enc = self.encode(src, src_mask)
+        enc = self.encode(src, src_mask, step_weights=teacher_forcing < 1.0)
         state = self.init_state(enc)
         if teacher_forcing >= 1.0:
             return self._teacher_forced(tgt_in, state, enc)
