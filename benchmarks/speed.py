@@ -320,8 +320,11 @@ def cell_kernels(repeats: int) -> dict:
                 dec.step(state, x[0], weights)
 
         with torch.no_grad():
-            for name, fn, mkldnn in (("onednn", seed_call, True), ("native", seed_call, False),
-                                     ("fused_gemm", fused, True)):
+            for name, fn, mkldnn in (
+                ("onednn", seed_call, True),
+                ("native", seed_call, False),
+                ("fused_gemm", fused, True),
+            ):
                 with torch.backends.mkldnn.flags(enabled=mkldnn):
                     fn()
                     m = measure(fn, 30.0, repeats)  # steps per second
@@ -398,8 +401,11 @@ def main() -> None:
         return
     ceiling = matmul_ceiling()
     kernels = cell_kernels(3 if args.quick else 5)
-    print("decoder step (2 layers, 768 -> 512), ms per step: " + ", ".join(
-        f"{k.replace('_ms_per_step', '')} {v:.3f}" for k, v in kernels.items()), file=sys.stderr)
+    print(
+        "decoder step (2 layers, 768 -> 512), ms per step: "
+        + ", ".join(f"{k.replace('_ms_per_step', '')} {v:.3f}" for k, v in kernels.items()),
+        file=sys.stderr,
+    )
     results = []
     for family in args.families.split(","):
         for impl in args.impls.split(","):

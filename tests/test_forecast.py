@@ -1,0 +1,302 @@
+"""Forecasting: reading series, time-ordered windows without leakage, scaling, point metrics,
+baselines, and end-to-end runs (CLI on a real series, Python API on a wide 2-variable one)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+# the optional extra: pip install -e ".[forecast]"
+pd = pytest.importorskip("pandas")
+pytest.importorskip("statsmodels")
+pytest.importorskip("matplotlib")
+
+from hybridseq import baselines as B  # noqa: E402
+from hybridseq import forecast_metrics as M  # noqa: E402
+from hybridseq.config import ConfigError  # noqa: E402
+from hybridseq.data import DataError  # noqa: E402
+from hybridseq.forecast import (  # noqa: E402
+    Columns,
+    ForecastConfig,
+    SeriesSet,
+    check_lengths,
+    evaluate_forecasts,
+    fit_forecaster,
+    fit_scale,
+    forecast,
+    main,
+    make_windows,
+    read_series,
+    split_starts,
+)
+
+TINY = {
+    "model": {
+        "family": "hybrid",
+        "d_model": 16,
+        "heads": 2,
+        "ff_dim": 16,
+        "enc_layers": 1,
+        "dec_hidden": 16,
+        "dec_layers": 1,
+        "dropout": 0.0,
+    },
+    "train": {
+        "batch_size": 32,
+        "max_steps": 20,
+        "eval_every": 10,
+        "lr": 0.005,
+        "loss": "mae",
+        "metrics": ["mae"],
+        "select": "mae",
+        "threads": 1,
+        "progress": False,
+    },
+}
+
+
+def long_frame(n: int = 12) -> pd.DataFrame:
+    """Two series, 'a' and 'b', of n monthly points each."""
+    times = pd.date_range("2000-01-01", periods=n, freq="MS").strftime("%Y-%m-%d")
+    rows = [(sid, t, float(i + k)) for k, sid in enumerate("ab") for i, t in enumerate(times)]
+    return pd.DataFrame(rows, columns=["id", "time", "target"])
+
+
+# --------------------------------------------------------------------------- windows
+
+
+@pytest.mark.parametrize("validation", [True, False])
+def test_split_has_no_leakage(validation):
+    cfg = ForecastConfig(
+        horizon=3, lookback=5, min_lookback=2, scale="mean_abs", validation=validation
+    )
+    n = 30
+    series = SeriesSet.from_arrays({"s": np.arange(n) + 1000.0})  # every value unique
+    identity = {"s": (np.zeros(1), np.ones(1))}
+    windows = make_windows(series, cfg, identity)
+    seen = {float(v) for src, tgt in windows["train"] for v in np.concatenate([src, tgt]).ravel()}
+    test_targets = set(np.arange(n - 3, n) + 1000.0)
+    assert not seen & test_targets
+    assert [float(v) for v in windows["test"][0][1][:, 0]] == sorted(test_targets)
+    if validation:
+        valid_targets = {float(v) for v in windows["valid"][0][1][:, 0]}
+        assert valid_targets == set(np.arange(n - 6, n - 3) + 1000.0)
+        assert not seen & valid_targets
+    else:
+        assert windows["valid"] == []
+    for src, tgt in windows["train"] + windows["test"]:  # source directly precedes target
+        assert 2 <= len(src) <= 5 and tgt[0, 0] == src[-1, 0] + 1
+
+
+def test_split_starts_counts_and_most_recent_windows():
+    cfg = ForecastConfig(horizon=2, lookback=4)
+    starts = split_starts(12, cfg)
+    assert starts == {"train": [4, 5, 6], "valid": [8], "test": [10]}
+    recent = ForecastConfig(horizon=2, lookback=4, max_windows=2)
+    assert split_starts(12, recent)["train"] == [5, 6]
+
+
+@pytest.mark.parametrize("method", ["mean_abs", "standard"])
+def test_scaling_round_trips(method):
+    x = np.random.default_rng(0).normal(5.0, 3.0, size=(40, 2))
+    loc, scale = fit_scale(x, method)
+    assert loc.shape == scale.shape == (2,)
+    np.testing.assert_allclose((x - loc) / scale * scale + loc, x)
+    _, flat = fit_scale(np.zeros((5, 1)), method)
+    assert flat.tolist() == [1.0]  # a zero scale would divide by zero
+
+
+def test_series_scale_uses_training_part_only():
+    from hybridseq.forecast import series_scales
+
+    y = np.concatenate([np.full(10, 2.0), np.full(4, 100.0)])  # huge values only at the end
+    cfg = ForecastConfig(horizon=2, lookback=3, scale="mean_abs")
+    loc, scale = series_scales(SeriesSet.from_arrays({"s": y}), cfg)["s"]
+    assert loc.tolist() == [0.0] and scale.tolist() == [2.0]
+
+
+# --------------------------------------------------------------------------- data errors
+
+
+def test_reads_long_and_wide(tmp_path):
+    series = read_series(long_frame())
+    assert list(series.values) == ["a", "b"] and series.values["b"].shape == (12, 1)
+    wide = pd.DataFrame({"time": range(6), "x": np.arange(6.0), "y": np.ones(6)})
+    path = tmp_path / "wide.csv"
+    wide.to_csv(path, index=False)
+    w = read_series(path, Columns(wide=True))
+    assert w.variables == ["x", "y"] and w.values["series"].shape == (6, 2)
+
+
+def test_missing_column_is_named():
+    with pytest.raises(DataError, match="missing column 'sales'"):
+        read_series(long_frame(), Columns(target=["sales"]))
+
+
+def test_duplicated_and_unsorted_times_name_series_and_position():
+    df = long_frame()
+    df.loc[3, "time"] = df.loc[2, "time"]
+    with pytest.raises(DataError, match=r"series 'a', position 3: .* duplicated"):
+        read_series(df)
+    df = long_frame()
+    df.loc[[13, 14], "time"] = df.loc[[14, 13], "time"].to_numpy()
+    with pytest.raises(DataError, match=r"series 'b', position 2: .* out of order"):
+        read_series(df)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_value_names_series_and_position(bad):
+    df = long_frame()
+    df.loc[12 + 5, "target"] = bad
+    with pytest.raises(DataError, match=r"series 'b', position 5 \(time 2000-06-01.*'target' is"):
+        read_series(df)
+
+
+def test_non_numeric_value_is_named():
+    df = long_frame().astype({"target": object})
+    df.loc[4, "target"] = "n/a"
+    with pytest.raises(DataError, match="series 'a', position 4: column 'target' is not a number"):
+        read_series(df)
+
+
+def test_short_series_are_named():
+    series = SeriesSet.from_arrays({"long": np.ones(20), "tiny": np.ones(5)})
+    with pytest.raises(DataError, match=r"'tiny' \(5\)"):
+        check_lengths(series, ForecastConfig(horizon=2, lookback=4))
+
+
+def test_forecast_config_is_checked():
+    with pytest.raises(ConfigError, match="min_lookback"):
+        ForecastConfig(horizon=2, lookback=3, min_lookback=5)
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def test_smape_and_mape_by_hand():
+    actual, forecast_ = np.array([100.0, 200.0]), np.array([110.0, 180.0])
+    # |10| / 105 and |20| / 190, averaged, in percent
+    assert M.smape(actual, forecast_) == pytest.approx(100 * (10 / 105 + 20 / 190) / 2)
+    assert M.mape(actual, forecast_) == pytest.approx(100 * (0.1 + 0.1) / 2)
+    assert M.smape(np.zeros(2), np.zeros(2)) == 0.0
+    assert np.isnan(M.mape(np.array([0.0, 1.0]), np.ones(2)))
+
+
+def test_mase_by_hand():
+    # in-sample naive MAE of 1,2,3,4,5 is 1; forecast MAE is (0 + 2) / 2 = 1
+    assert M.mase(np.array([6.0, 7.0]), np.array([6.0, 9.0]), np.arange(1.0, 6.0)) == 1.0
+    # seasonal m = 2: |3-1|, |4-2|, |5-3|, |6-4| all 2; forecast MAE 1 -> 0.5
+    history = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    assert M.mase(np.array([7.0, 8.0]), np.array([8.0, 9.0]), history, period=2) == 0.5
+
+
+def test_score_forecasts_averages_series_and_skips_undefined():
+    actuals = {"a": np.array([[1.0], [1.0]]), "b": np.array([[0.0], [2.0]])}
+    forecasts = {"a": np.array([[2.0], [2.0]]), "b": np.array([[0.0], [2.0]])}
+    histories = {"a": np.array([1.0, 2.0]), "b": np.array([1.0, 2.0])}
+    scores = M.score_forecasts(forecasts, actuals, histories)
+    assert scores["MAE"] == 0.5 and scores["series"] == 2
+    assert scores["MAPE"] == 100.0  # 'b' has a zero actual: left out
+
+
+# --------------------------------------------------------------------------- baselines
+
+
+def test_naive_on_constant_and_linear():
+    assert B.naive(np.full(8, 3.0), 4).tolist() == [3.0] * 4
+    assert B.naive(np.arange(10.0), 3).tolist() == [9.0] * 3
+    for name in ("naive2", "ets", "theta"):
+        np.testing.assert_allclose(B.baseline(name, np.full(8, 3.0), 4), 3.0)
+
+
+def test_seasonal_methods_continue_a_periodic_series():
+    season = np.array([0.8, 1.2, 1.1, 0.9])
+    y = 10 * season[np.arange(24) % 4]
+    future = 10 * season[np.arange(24, 30) % 4]
+    np.testing.assert_allclose(B.seasonal_naive(y, 6, 4), future)
+    assert B.is_seasonal(y, 4)
+    np.testing.assert_allclose(B.naive2(y, 6, 4), future, rtol=1e-9)
+    assert not B.is_seasonal(np.arange(24.0), 4)
+
+
+def test_trend_methods_follow_a_line():
+    y = 2.0 * np.arange(30) + 1
+    np.testing.assert_allclose(B.ets(y, 3, 1), [61, 63, 65], rtol=0.01)
+    np.testing.assert_allclose(B.theta(y, 3, 1), [60, 61, 62], rtol=0.01)  # half the slope
+
+
+def test_unknown_baseline():
+    with pytest.raises(ValueError, match="unknown baseline 'nope'"):
+        B.baseline("nope", np.ones(3), 2)
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def co2_csv(path) -> str:
+    """Monthly means of the Mauna Loa CO2 series shipped with statsmodels, long form."""
+    import statsmodels.api as sm
+
+    weekly = sm.datasets.co2.load_pandas().data["co2"]
+    monthly = weekly.resample("MS").mean().ffill()["1980":]
+    table = pd.DataFrame({"station": "mauna_loa", "month": monthly.index, "ppm": monthly.values})
+    table.to_csv(path, index=False)
+    return str(path)
+
+
+def test_cli_train_forecast_evaluate_on_co2(tmp_path, capsys):
+    data = co2_csv(tmp_path / "co2.csv")
+    config = {"forecast": {"horizon": 12, "lookback": 24, "period": 12}, **TINY}
+    (tmp_path / "f.yaml").write_text(yaml.safe_dump(config))
+    run = str(tmp_path / "run")
+    cols = ["--id-col", "station", "--time-col", "month", "--target", "ppm"]
+    main(["train", data, "--config", str(tmp_path / "f.yaml"), "--out", run, *cols])
+    out_csv, png = tmp_path / "next.csv", tmp_path / "next.png"
+    main(["forecast", run, data, "--output", str(out_csv), "--plot", str(png)])
+    table = pd.read_csv(out_csv)
+    assert list(table.columns) == ["series", "step", "forecast"]
+    assert table["step"].tolist() == list(range(1, 13)) and (table["series"] == "mauna_loa").all()
+    assert table["forecast"].between(300, 450).all()  # back in ppm, not scaled units
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    capsys.readouterr()
+    main(["evaluate", run, data, "--baselines", "naive,seasonal_naive", "--json"])
+    scores = json.loads(capsys.readouterr().out)
+    assert set(scores) == {"model", "naive", "seasonal_naive"}
+    assert scores["seasonal_naive"]["sMAPE"] < scores["naive"]["sMAPE"]  # CO2 is seasonal
+
+
+def test_cli_reports_data_errors(tmp_path, capsys):
+    path = tmp_path / "bad.csv"
+    long_frame().drop(columns="target").to_csv(path, index=False)
+    (tmp_path / "f.yaml").write_text(yaml.safe_dump({"forecast": {"horizon": 2}, **TINY}))
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", str(path), "--config", str(tmp_path / "f.yaml"), "--out", str(tmp_path)])
+    assert exit_.value.code == 2
+    assert "missing column 'target'" in capsys.readouterr().err
+
+
+def test_api_on_wide_two_variable_series(tmp_path):
+    t = np.arange(120)
+    wide = pd.DataFrame(
+        {"t": t, "sine": 10 + np.sin(2 * np.pi * t / 12), "ramp": 5 + 0.1 * t},
+    )
+    cols = Columns(time="t", wide=True)
+    config = {"forecast": {"horizon": 6, "lookback": 12, "scale": "window"}, **TINY}
+    fit_forecaster(wide, config, tmp_path / "run", columns=cols, log=lambda _: None)
+    table = forecast(tmp_path / "run", wide, plot=tmp_path / "p.png")
+    assert list(table.columns) == ["series", "variable", "step", "forecast"]
+    assert len(table) == 6 * 2 and set(table["variable"]) == {"sine", "ramp"}
+    scores = evaluate_forecasts(tmp_path / "run", wide, baselines=["naive"])
+    assert list(scores.index) == ["model", "naive"] and np.isfinite(scores["sMAPE"]).all()
+    assert (tmp_path / "p.png").stat().st_size > 0
+
+
+def test_window_scaling_divides_each_window_by_its_past():
+    y = np.concatenate([np.full(10, 2.0), np.full(10, 50.0)])
+    cfg = ForecastConfig(horizon=2, lookback=3)  # scale: window
+    windows = make_windows(SeriesSet.from_arrays({"s": y}), cfg, {})
+    for src, _ in windows["train"] + windows["test"]:
+        assert np.abs(src).mean() == pytest.approx(1.0)
