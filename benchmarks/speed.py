@@ -230,8 +230,8 @@ def worker(family: str, impl: str, quick: bool) -> dict:
     cfg = ModelConfig(**SHAPES[family], src_vocab=VOCAB, tgt_vocab=VOCAB)
     ours = impl == "hybridseq"
     model = build_ours(cfg) if ours else build_reference(cfg)
-    repeats = 2 if quick else 5
-    n_train = 1 if quick else 4
+    repeats = 2 if quick else 3
+    n_train = 1 if quick else 3
     pairs = make_pairs(BATCH * (n_train + 1) * repeats * 2, seed=1)
     lengths = [len(s) for s, _ in pairs]
     if ours:  # the library's batching: length-bucketed
@@ -281,7 +281,7 @@ def worker(family: str, impl: str, quick: bool) -> dict:
     tokens = sum(len(s) + 1 for s, _ in dec_batch)
     decode_batch(model, dec_batch[:4], ours, 1)  # warm-up
     result["greedy"] = measure(lambda: decode_batch(model, dec_batch, ours, 1), tokens, repeats)
-    beam_pairs = dec_batch if ours else dec_batch[: 8 if quick else 32]
+    beam_pairs = dec_batch if ours else dec_batch[: 8 if quick else 16]
     beam_tokens = sum(len(s) + 1 for s, _ in beam_pairs)
     result["beam"] = measure(
         lambda: decode_batch(model, beam_pairs, ours, BEAM), beam_tokens, 1 if not ours else repeats
