@@ -9,6 +9,7 @@ before it stops, so an interrupted run loses nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import time
@@ -151,30 +152,40 @@ def validate(
     return result
 
 
-def _trainer_state(step, epoch, batch_in_epoch, optimizer, scheduler, generator, best, bad):
+@dataclass
+class Progress:
+    """Where a run stands; saved with every ``last`` checkpoint so ``resume`` continues here."""
+
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0  # batches of the current epoch already trained on
+    best_score: float | None = None
+    bad_evals: int = 0  # validations since the selection metric last improved
+
+
+def _trainer_state(progress: Progress, optimizer, scheduler, generator) -> dict[str, Any]:
     state = {
-        "step": step,
-        "epoch": epoch,
-        "batch_in_epoch": batch_in_epoch,
+        **dataclasses.asdict(progress),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "torch_rng": torch.get_rng_state(),
         "sampling_rng": generator.get_state(),
         "python_rng": list(random.getstate()[1]),
-        "best_score": best,
-        "bad_evals": bad,
     }
     if torch.cuda.is_available():
         state["cuda_rng"] = torch.cuda.get_rng_state_all()
     return state
 
 
-def _restore_rng(state: dict[str, Any], generator: torch.Generator) -> None:
+def _restore(state: dict[str, Any], optimizer, scheduler, generator) -> Progress:
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["torch_rng"])
     generator.set_state(state["sampling_rng"])
     random.setstate((3, tuple(state["python_rng"]), None))
     if "cuda_rng" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])
+    return Progress(**{f.name: state[f.name] for f in dataclasses.fields(Progress)})
 
 
 def setup(cfg: Config, out_dir: Path, resume: bool):
@@ -209,6 +220,28 @@ def _resumed_config(saved: Config, given: Config) -> Config:
     return Config(data=saved.data, model=saved.model, train=given.train, decode=given.decode)
 
 
+def train_step(
+    model,
+    optimizer,
+    scheduler,
+    batch: Batch,
+    tc: TrainConfig,
+    kind: str,
+    ratio: float,
+    generator: torch.Generator,
+) -> Tensor:
+    """One optimisation step on one batch; returns the loss (a 0-d tensor)."""
+    out = model(batch.src, batch.tgt_in, batch.src_mask, ratio, generator)
+    loss = sequence_loss(out, batch, kind, tc.label_smoothing)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if tc.clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), tc.clip)
+    optimizer.step()
+    scheduler.step()
+    return loss
+
+
 def train(
     cfg: Config,
     out_dir: str | Path,
@@ -222,94 +255,90 @@ def train(
     tc = cfg.train
     kind, select = loss_kind(tc, codec), selection(tc, codec)
     generator = torch.Generator().manual_seed(tc.seed)
-    step, epoch, skip, best, bad = 0, 0, 0, None, 0
+    progress = Progress()
     if resume:
         state = load_trainer_state(out_dir / "last")
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        _restore_rng(state, generator)
-        step, epoch, skip = state["step"], state["epoch"], state["batch_in_epoch"]
-        best, bad = state["best_score"], state["bad_evals"]
-        log(f"resuming {out_dir} at step {step}")
-    train_split, valid = splits["train"], splits.get("valid")
-    lengths = [max(len(s), len(t)) for s, t in train_split.items]
+        progress = _restore(state, optimizer, scheduler, generator)
+        log(f"resuming {out_dir} at step {progress.step}")
+    items, valid = splits["train"].items, splits.get("valid")
+    lengths = [max(len(s), len(t)) for s, t in items]
     n_params = sum(p.numel() for p in model.parameters())
-    log(f"{cfg.model.family}: {n_params:,} parameters, {len(train_split.items):,} training pairs")
+    log(f"{cfg.model.family}: {n_params:,} parameters, {len(items):,} training pairs")
     history: list[dict[str, float]] = []
-    bar = tqdm(
-        total=tc.max_steps, initial=step, disable=None if tc.progress else True, dynamic_ncols=True
-    )
-    start, tokens = time.perf_counter(), 0
-    stop, interrupted, position = False, False, skip
+    bar = tqdm(total=tc.max_steps, initial=progress.step, disable=None if tc.progress else True)
+    start, tokens, interrupted = time.perf_counter(), 0, False
 
-    def checkpoint(metrics: dict[str, float] | None) -> None:
-        nonlocal best, bad
-        trainer = _trainer_state(step, epoch, position, optimizer, scheduler, generator, best, bad)
+    def save_last(metrics: dict[str, float] | None) -> None:
+        trainer = _trainer_state(progress, optimizer, scheduler, generator)
         save_checkpoint(out_dir / "last", cfg, model, codec, trainer, metrics)
 
+    def validate_and_save() -> bool:
+        """Validate, save ``last`` (and ``best`` if improved); True means stop early."""
+        metrics = {"step": progress.step}
+        metrics.update(validate(model, codec, valid, cfg, kind, device) if valid else {})
+        history.append(metrics)
+        log(
+            f"step {progress.step}: "
+            + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k != "step")
+        )
+        value = metrics.get(select)
+        improved = value is not None and is_better(select, value, progress.best_score)
+        progress.best_score = value if improved else progress.best_score
+        progress.bad_evals = 0 if improved else progress.bad_evals + 1
+        save_last(metrics)
+        if improved or not (out_dir / "best").exists():
+            save_checkpoint(out_dir / "best", cfg, model, codec, None, metrics)
+        if tc.patience is not None and progress.bad_evals > tc.patience:
+            log(f"early stop: no {select} improvement in {tc.patience} validations")
+            return True
+        return False
+
     try:
-        while not stop:
+        done = False
+        while not done:
             order = batch_indices(
-                lengths, tc.batch_size, bucket=tc.bucket, shuffle=True, seed=tc.seed + epoch
+                lengths,
+                tc.batch_size,
+                bucket=tc.bucket,
+                shuffle=True,
+                seed=tc.seed + progress.epoch,
             )
-            for position in range(skip, len(order)):
-                idx = order[position]
-                batch = collate([train_split.items[i] for i in idx], idx).to(device)
-                ratio = teacher_forcing_ratio(tc, step)
-                out = model(batch.src, batch.tgt_in, batch.src_mask, ratio, generator)
-                loss = sequence_loss(out, batch, kind, tc.label_smoothing)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if tc.clip > 0:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), tc.clip)
-                optimizer.step()
-                scheduler.step()
-                step += 1
+            for idx in order[progress.batch_in_epoch :]:
+                batch = collate([items[i] for i in idx], idx).to(device)
+                ratio = teacher_forcing_ratio(tc, progress.step)
+                loss = train_step(model, optimizer, scheduler, batch, tc, kind, ratio, generator)
+                progress.step += 1
+                progress.batch_in_epoch += 1
                 tokens += batch.n_tokens
-                position += 1
                 bar.update(1)
-                if step % 10 == 0:
+                if progress.step % 10 == 0:
                     bar.set_postfix(loss=f"{loss.item():.3f}", tf=f"{ratio:.2f}")
-                elapsed = time.perf_counter() - start
-                out_of_time = tc.max_minutes is not None and elapsed > 60 * tc.max_minutes
-                last = step >= tc.max_steps or out_of_time
-                if step % tc.eval_every == 0 or last:
-                    metrics = validate(model, codec, valid, cfg, kind, device) if valid else {}
-                    metrics = {"step": step, **metrics}
-                    history.append(metrics)
-                    log(
-                        f"step {step}: "
-                        + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k != "step")
-                    )
-                    value = metrics.get(select)
-                    improved = value is not None and is_better(select, value, best)
-                    if improved:
-                        best, bad = value, 0
-                    else:
-                        bad += 1
-                    checkpoint(metrics)
-                    if improved or not (out_dir / "best").exists():
-                        save_checkpoint(out_dir / "best", cfg, model, codec, None, metrics)
-                    if tc.patience is not None and bad > tc.patience:
-                        log(f"early stop: no {select} improvement in {tc.patience} validations")
-                        stop = True
-                if last or stop:
-                    stop = True
+                minutes = (time.perf_counter() - start) / 60
+                done = progress.step >= tc.max_steps or (
+                    tc.max_minutes is not None and minutes > tc.max_minutes
+                )
+                if progress.step % tc.eval_every == 0 or done:
+                    done = validate_and_save() or done
+                if done:
                     break
             else:
-                epoch, skip, position = epoch + 1, 0, 0
-                if tc.max_epochs is not None and epoch >= tc.max_epochs:
-                    stop = True
+                progress.epoch, progress.batch_in_epoch = progress.epoch + 1, 0
+                done = tc.max_epochs is not None and progress.epoch >= tc.max_epochs
+                if done:
+                    validate_and_save()
     except KeyboardInterrupt:
         interrupted = True
-        log(f"interrupted at step {step}: saving {out_dir / 'last'} (resume with --resume)")
-        checkpoint(history[-1] if history else None)
+        log(f"interrupted at step {progress.step}: saved {out_dir / 'last'} (resume: --resume)")
+        save_last(history[-1] if history else None)
     finally:
         bar.close()
     seconds = time.perf_counter() - start
-    best_metrics = _best_metrics(history, select)
-    log(f"trained {step} steps in {seconds:.1f}s ({tokens / max(seconds, 1e-9):,.0f} tokens/s)")
-    return TrainResult(out_dir, step, best_metrics, history, seconds, interrupted)
+    log(
+        f"trained {progress.step} steps in {seconds:.1f}s "
+        f"({tokens / max(seconds, 1e-9):,.0f} target tokens/s)"
+    )
+    result_best = _best_metrics(history, select)
+    return TrainResult(out_dir, progress.step, result_best, history, seconds, interrupted)
 
 
 def _best_metrics(history: list[dict[str, float]], select: str) -> dict[str, float]:
