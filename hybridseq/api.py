@@ -20,7 +20,7 @@ from hybridseq import synth as synthetic
 from hybridseq.checkpoint import load_checkpoint
 from hybridseq.codec import Codec
 from hybridseq.config import Config, apply_overrides, config_from_dict, load_config
-from hybridseq.corpus import parse_paths
+from hybridseq.corpus import parse_paths, read_splits
 from hybridseq.data import read_pairs
 from hybridseq.model import Seq2Seq, build_model
 from hybridseq.predict import predict as _predict
@@ -190,8 +190,6 @@ DEMO_CONFIG: dict[str, Any] = {
 def demo(out: str | Path = "runs/demo", overrides: Sequence[str] = (), log=print) -> dict:
     """The built-in default: train the hybrid on reversing sequences of 5-20 symbols, then
     decode 1,000 held-out sequences (none seen in training) and report their accuracy."""
-    from hybridseq.corpus import read_splits
-
     cfg = as_config(DEMO_CONFIG, overrides)
     result = train(cfg, out, log=log)
     model = load(Path(out) / "best")
