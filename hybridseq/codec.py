@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from hybridseq.data import DataError
+from hybridseq.data import DataError, refuse_non_finite
 from hybridseq.tokenize import Tokenizer
 from hybridseq.vocab import Vocab
 
@@ -60,9 +60,7 @@ class Side:
             raise DataError(
                 f"{where}: expected vectors of shape (length, {self.dim}), got {arr.shape}"
             )
-        if not np.isfinite(arr).all():
-            row, col = np.argwhere(~np.isfinite(arr))[0]
-            raise DataError(f"{where}: row {row}, column {col} is {arr[row, col]}")
+        refuse_non_finite(arr, arr, "vectors", where, "values must be finite")
         return torch.from_numpy(np.ascontiguousarray(arr))
 
     def tokens(self, ids: Sequence[int]) -> list[str]:

@@ -19,8 +19,7 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
-from hybridseq.tokenize import Tokenizer
-from hybridseq.vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
+from hybridseq.vocab import BOS_ID, EOS_ID, PAD_ID
 
 TEXT_SUFFIXES = (".tsv", ".txt")
 VECTOR_SUFFIXES = (".jsonl",)
@@ -133,7 +132,7 @@ def _check_rows(rows: list, side: str, where: str) -> None:
                 raise DataError(f"{where}: {side} row {r}, column {c} is not a number: {x!r}")
 
 
-def _refuse_non_finite(
+def refuse_non_finite(
     check: np.ndarray, shown: np.ndarray, side: str, where: str, why: str
 ) -> None:
     """Raise at the first non-finite entry of ``check``, quoting the value from ``shown``."""
@@ -156,10 +155,10 @@ def _parse_side(record: dict, side: str, where: str) -> np.ndarray:
         arr = np.array(rows, dtype=np.float64)
     except OverflowError:
         raise DataError(f"{where}: {side} holds an integer too large for a float") from None
-    _refuse_non_finite(arr, arr, side, where, "values must be finite")
+    refuse_non_finite(arr, arr, side, where, "values must be finite")
     with np.errstate(over="ignore"):
         arr32 = arr.astype(np.float32)
-    _refuse_non_finite(arr32, arr, side, where, "too large for float32")
+    refuse_non_finite(arr32, arr, side, where, "too large for float32")
     return arr32
 
 
@@ -237,49 +236,6 @@ def read_pairs(
 
 
 # --------------------------------------------------------------------------- tensors
-
-
-def _encode_text(text: str, tok: Tokenizer, vocab: Vocab, side: str, i: int) -> Tensor:
-    ids = vocab.encode(tok.tokenize(text))
-    if not ids:
-        raise DataError(f"example {i}: {side} is empty after tokenization: {text!r}")
-    return torch.tensor(ids, dtype=torch.long)
-
-
-def encode_token_pairs(
-    pairs: Sequence[tuple[str, str]],
-    src_tok: Tokenizer,
-    tgt_tok: Tokenizer,
-    src_vocab: Vocab,
-    tgt_vocab: Vocab,
-) -> list[tuple[Tensor, Tensor]]:
-    """Tokenize and map text pairs to id tensors of shapes (S,) and (T,); no BOS/EOS added."""
-    return [
-        (
-            _encode_text(src, src_tok, src_vocab, "source", i),
-            _encode_text(tgt, tgt_tok, tgt_vocab, "target", i),
-        )
-        for i, (src, tgt) in enumerate(pairs)
-    ]
-
-
-def _vector_tensor(arr: np.ndarray, side: str, i: int) -> Tensor:
-    arr = np.asarray(arr, dtype=np.float32)
-    if arr.ndim != 2 or arr.shape[0] == 0:
-        raise DataError(
-            f"example {i}: {side} must be a non-empty (length, dim) array, got shape {arr.shape}"
-        )
-    return torch.from_numpy(np.ascontiguousarray(arr))
-
-
-def vector_pairs_to_tensors(
-    pairs: Sequence[tuple[np.ndarray, np.ndarray]],
-) -> list[tuple[Tensor, Tensor]]:
-    """Turn vector pairs into float32 tensors of shapes (S, D_src) and (T, D_tgt)."""
-    return [
-        (_vector_tensor(src, "source", i), _vector_tensor(tgt, "target", i))
-        for i, (src, tgt) in enumerate(pairs)
-    ]
 
 
 def pair_lengths(items: Sequence[tuple[Tensor, Tensor]]) -> list[int]:

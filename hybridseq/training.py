@@ -27,7 +27,7 @@ from hybridseq.checkpoint import load_checkpoint, load_trainer_state, save_check
 from hybridseq.codec import Codec
 from hybridseq.config import Config, TrainConfig
 from hybridseq.corpus import Split, filter_lengths, fit_codec, read_splits, with_data_sizes
-from hybridseq.data import Batch, batch_indices, collate
+from hybridseq.data import Batch, batch_indices, collate, pair_lengths
 from hybridseq.model import Seq2Seq, build_model
 from hybridseq.predict import score
 from hybridseq.vocab import PAD_ID
@@ -261,7 +261,7 @@ def train(
         progress = _restore(state, optimizer, scheduler, generator)
         log(f"resuming {out_dir} at step {progress.step}")
     items, valid = splits["train"].items, splits.get("valid")
-    lengths = [max(len(s), len(t)) for s, t in items]
+    lengths = pair_lengths(items)
     n_params = sum(p.numel() for p in model.parameters())
     log(f"{cfg.model.family}: {n_params:,} parameters, {len(items):,} training pairs")
     history: list[dict[str, float]] = []

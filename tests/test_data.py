@@ -12,17 +12,16 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hybridseq.codec import Codec, Side
 from hybridseq.data import (
     DataError,
     batch_indices,
     collate,
-    encode_token_pairs,
     pad_fraction,
     read_pairs,
     read_parallel,
     read_tsv,
     read_vectors_jsonl,
-    vector_pairs_to_tensors,
 )
 from hybridseq.tokenize import Tokenizer
 from hybridseq.vocab import BOS_ID, EOS_ID, PAD_ID, UNK, UNK_ID, Vocab
@@ -208,7 +207,8 @@ def token_items():
     pairs = [("a b c", "x y"), ("a", "y x z w")]
     src_vocab = Vocab.build(src_tok.tokenize(s) for s, _ in pairs)
     tgt_vocab = Vocab.build(tgt_tok.tokenize(t) for _, t in pairs)
-    return encode_token_pairs(pairs, src_tok, tgt_tok, src_vocab, tgt_vocab)
+    codec = Codec(Side(src_tok, src_vocab), Side(tgt_tok, tgt_vocab))
+    return codec.encode_pairs(pairs)
 
 
 def test_collate_tokens_shapes_masks_and_shift():
@@ -235,7 +235,7 @@ def test_collate_vectors_start_with_zero_and_pad_with_zero():
     rng = np.random.default_rng(0)
     shapes = [((4, 3), (2, 2)), ((1, 3), (3, 2))]
     pairs = [(rng.normal(size=s), rng.normal(size=t)) for s, t in shapes]
-    items = vector_pairs_to_tensors(pairs)
+    items = Codec(Side(dim=3), Side(dim=2)).encode_pairs(pairs)
     batch = collate(items, [0, 1])
     assert batch.src.shape == (2, 4, 3) and batch.tgt_in.shape == (2, 3, 2)
     assert batch.src.dtype == torch.float32
