@@ -175,6 +175,7 @@ class TrainConfig:
     warmup_steps: int = 0  # linear warm-up from 0
     decay: str = "none"  # none | linear | cosine | inverse_sqrt (after warm-up)
     min_lr_ratio: float = 0.0  # floor of linear/cosine decay, as a fraction of lr
+    decay_horizon: str = "steps"  # steps: decay over max_steps | minutes: over max_minutes
     clip: float = 1.0  # gradient norm clipping (0: off)
     loss: str = "auto"  # auto (ce for tokens, mse for vectors) | ce | mse | mae
     label_smoothing: float = 0.0
@@ -194,6 +195,9 @@ class TrainConfig:
         _choice("train.device", self.device, ("auto", "cpu", "cuda"))
         _choice("train.optimizer", self.optimizer, ("adam", "adamw"))
         _choice("train.decay", self.decay, ("none", "linear", "cosine", "inverse_sqrt"))
+        _choice("train.decay_horizon", self.decay_horizon, ("steps", "minutes"))
+        if self.decay_horizon == "minutes" and self.max_minutes is None:
+            raise ConfigError("train.decay_horizon: 'minutes' needs train.max_minutes")
         _choice("train.loss", self.loss, ("auto", "ce", "mse", "mae"))
         schedules = ("constant", "linear", "exponential", "inverse_sigmoid")
         _choice("train.sampling_schedule", self.sampling_schedule, schedules)

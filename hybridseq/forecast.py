@@ -33,7 +33,7 @@ import pandas as pd
 import yaml
 
 from hybridseq import api
-from hybridseq.baselines import BASELINES, baseline_forecasts
+from hybridseq.baselines import BASELINES, baseline_forecasts, seasonal_indices
 from hybridseq.checkpoint import CheckpointError
 from hybridseq.config import ConfigError, apply_overrides, from_dict
 from hybridseq.data import DataError
@@ -228,6 +228,7 @@ class ForecastConfig:
     period: int = 1  # seasonal period m: MASE and the seasonal baselines
     validation: bool = True  # hold out the H points before the test part for validation
     max_windows: int | None = None  # per series, keep the most recent training windows only
+    deseasonalize: bool = False  # divide out multiplicative seasonal indices (see fit_seasons)
 
     def __post_init__(self) -> None:
         if self.horizon < 1:
@@ -296,18 +297,53 @@ def fit_scale(values: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]:
     return loc, np.where(scale > 0, scale, 1.0)
 
 
+def _training_end(n: int, cfg: ForecastConfig) -> int:
+    """Points of a length-n series before every validation and test target (or before the
+    test targets when that leaves none)."""
+    end = n - (2 if cfg.validation else 1) * cfg.horizon
+    return end if end >= 1 else n - cfg.horizon
+
+
 def series_scales(series: SeriesSet, cfg: ForecastConfig) -> dict[str, tuple[np.ndarray, ...]]:
     """Per-series (loc, scale) fitted on the training part (before every validation and test
     target); empty for ``window`` scaling."""
     if cfg.scale == "window":
         return {}
-    out = {}
-    for sid, y in series.values.items():
-        end = len(y) - (2 if cfg.validation else 1) * cfg.horizon
-        if end < 1:  # no training part: everything before the test targets
-            end = len(y) - cfg.horizon
-        out[sid] = fit_scale(y[:end], cfg.scale)
-    return out
+    return {
+        sid: fit_scale(y[: _training_end(len(y), cfg)], cfg.scale)
+        for sid, y in series.values.items()
+    }
+
+
+def seasonal_profile(values: np.ndarray, period: int) -> np.ndarray:
+    """Multiplicative seasonal indices (m, D) of values (N, D), row k for the positions
+    congruent to k mod m (position 0 = the oldest value): the classical decomposition of the
+    baselines (``seasonal_indices``), all ones for a variable that fails their seasonality test
+    or is not positive."""
+    x = np.asarray(values, dtype=np.float64)
+    profile = np.ones((period, x.shape[1]))
+    for d in range(x.shape[1]):
+        past, _ = seasonal_indices(x[:, d], 0, period)
+        if len(past) >= period:
+            profile[:, d] = past[:period]
+    return profile
+
+
+def season_at(profile: np.ndarray, start: int, n: int) -> np.ndarray:
+    """The indices (n, D) of positions start .. start + n - 1."""
+    return profile[(start + np.arange(n)) % len(profile)]
+
+
+def fit_seasons(series: SeriesSet, cfg: ForecastConfig) -> dict[str, np.ndarray]:
+    """Per-series seasonal profiles (m, D) fitted on the training part, as in ES-RNN (Smyl
+    2020) and the M4 benchmarks: the model then sees seasonally adjusted values and its
+    forecasts are re-seasonalised. Empty unless ``deseasonalize`` and period > 1."""
+    if not cfg.deseasonalize or cfg.period <= 1:
+        return {}
+    return {
+        sid: seasonal_profile(y[: _training_end(len(y), cfg)], cfg.period)
+        for sid, y in series.values.items()
+    }
 
 
 def _scale_for(sid: str, source: np.ndarray, scales: dict, method: str) -> tuple[np.ndarray, ...]:
@@ -319,11 +355,15 @@ def _scale_for(sid: str, source: np.ndarray, scales: dict, method: str) -> tuple
 
 
 def make_windows(
-    series: SeriesSet, cfg: ForecastConfig, scales: dict
+    series: SeriesSet, cfg: ForecastConfig, scales: dict, seasons: dict | None = None
 ) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
-    """Scaled (source (S, D), target (H, D)) pairs per split, series by series."""
+    """Scaled (source (S, D), target (H, D)) pairs per split, series by series (seasonally
+    adjusted first by ``seasons``, id -> (m, D), where given)."""
     out: dict[str, list] = {"train": [], "valid": [], "test": []}
+    seasons = seasons or {}
     for sid, y in series.values.items():
+        if sid in seasons:
+            y = y / season_at(seasons[sid], 0, len(y))
         for split, starts in split_starts(len(y), cfg).items():
             for t in starts:
                 src, tgt = y[max(0, t - cfg.lookback) : t], y[t : t + cfg.horizon]
@@ -388,8 +428,8 @@ def fit_forecaster(
     if "data" in raw:
         raise ConfigError("data: set by the forecaster (the windows); remove the data section")
     check_lengths(series, cfg)
-    scales = series_scales(series, cfg)
-    windows = make_windows(series, cfg, scales)
+    scales, seasons = series_scales(series, cfg), fit_seasons(series, cfg)
+    windows = make_windows(series, cfg, scales, seasons)
     if not windows["train"]:
         raise DataError(
             f"no series is long enough for a training window (min_lookback {cfg.min_lookback} "
@@ -399,16 +439,19 @@ def fit_forecaster(
     counts = ", ".join(f"{len(v)} {k}" for k, v in windows.items())
     log(f"{len(series.values)} series -> windows: {counts}")
     raw["data"] = write_windows(windows, out / "windows")
-    _save_meta(out, cfg, columns, series.variables, scales)
+    _save_meta(out, cfg, columns, series.variables, scales, seasons)
     return api.train(raw, out, log=log)
 
 
-def _save_meta(out: Path, cfg, columns: Columns, variables: list[str], scales: dict) -> None:
+def _save_meta(
+    out: Path, cfg, columns: Columns, variables: list[str], scales: dict, seasons: dict
+) -> None:
     meta = {
         "forecast": asdict(cfg),
         "columns": asdict(columns),
         "variables": variables,
         "scales": {sid: [loc.tolist(), sc.tolist()] for sid, (loc, sc) in scales.items()},
+        "seasons": {sid: p.tolist() for sid, p in seasons.items()},
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / META_FILE).write_text(json.dumps(meta))
@@ -426,6 +469,7 @@ class Forecaster:
     columns: Columns
     variables: list[str]
     scales: dict[str, tuple[np.ndarray, np.ndarray]]  # id -> (loc (D,), scale (D,))
+    seasons: dict[str, np.ndarray]  # id -> seasonal profile (m, D), with deseasonalize
 
 
 def load_forecaster(run: str | Path, device: str = "auto") -> Forecaster:
@@ -441,6 +485,7 @@ def load_forecaster(run: str | Path, device: str = "auto") -> Forecaster:
         columns=from_dict(Columns, meta["columns"], "columns"),
         variables=list(meta["variables"]),
         scales=scales,
+        seasons={sid: np.array(p) for sid, p in meta.get("seasons", {}).items()},
     )
 
 
@@ -452,7 +497,7 @@ def predict_next(fc: Forecaster, histories: dict[str, np.ndarray]) -> dict[str, 
     Returns:
         id -> (H, D) forecasts.
     """
-    cfg, sources, scales = fc.config, [], []
+    cfg, sources, scales, future = fc.config, [], [], []
     for sid, y in histories.items():
         if len(y) < cfg.min_lookback:
             raise DataError(
@@ -461,15 +506,29 @@ def predict_next(fc: Forecaster, histories: dict[str, np.ndarray]) -> dict[str, 
             )
         if y.shape[1] != len(fc.variables):
             raise DataError(f"series {sid!r} has {y.shape[1]} variables, the model {fc.variables}")
+        profile = _season_for(fc, sid, y)
+        if profile is not None:
+            y = y / season_at(profile, 0, len(y))
+        future.append(1.0 if profile is None else season_at(profile, len(y), cfg.horizon))
         src = y[-cfg.lookback :]
         loc, scale = _scale_for(sid, src, fc.scales, cfg.scale)
         sources.append((src - loc) / scale)
         scales.append((loc, scale))
     outputs = fc.model.predict(sources, steps=cfg.horizon) if sources else []
     return {
-        sid: np.asarray(out, dtype=np.float64) * scale + loc
-        for sid, out, (loc, scale) in zip(histories, outputs, scales, strict=True)
+        sid: (np.asarray(out, dtype=np.float64) * scale + loc) * season
+        for sid, out, (loc, scale), season in zip(histories, outputs, scales, future, strict=True)
     }
+
+
+def _season_for(fc: Forecaster, sid: str, history: np.ndarray) -> np.ndarray | None:
+    """The seasonal profile of a series: the one fitted in training, else one fitted on this
+    history (a series the model has not seen); None without deseasonalize."""
+    if not fc.config.deseasonalize or fc.config.period <= 1:
+        return None
+    if sid in fc.seasons:
+        return fc.seasons[sid]
+    return seasonal_profile(history, fc.config.period)
 
 
 def forecast_table(forecasts: dict[str, np.ndarray], variables: Sequence[str]) -> pd.DataFrame:

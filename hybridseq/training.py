@@ -70,11 +70,15 @@ def teacher_forcing_ratio(cfg: TrainConfig, step: int) -> float:
     return max(cfg.min_teacher_forcing, min(p0, p))
 
 
-def lr_factor(cfg: TrainConfig, step: int) -> float:
-    """Linear warm-up, then the chosen decay; multiplies train.lr."""
+def lr_factor(cfg: TrainConfig, step: int, minutes: float = 0.0) -> float:
+    """Linear warm-up, then the chosen decay; multiplies train.lr. The decay runs over
+    max_steps, or over max_minutes of training (``minutes`` so far) when decay_horizon says so."""
     if step < cfg.warmup_steps:
         return (step + 1) / cfg.warmup_steps
-    done = (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps)
+    if cfg.decay_horizon == "minutes":
+        done = minutes / cfg.max_minutes
+    else:
+        done = (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps)
     floor = cfg.min_lr_ratio
     if cfg.decay == "linear":
         return floor + (1 - floor) * max(0.0, 1.0 - done)
@@ -161,6 +165,7 @@ class Progress:
     batch_in_epoch: int = 0  # batches of the current epoch already trained on
     best_score: float | None = None
     bad_evals: int = 0  # validations since the selection metric last improved
+    seconds: float = 0.0  # training time so far, over all resumed parts
 
 
 def _trainer_state(progress: Progress, optimizer, scheduler, generator) -> dict[str, Any]:
@@ -185,7 +190,9 @@ def _restore(state: dict[str, Any], optimizer, scheduler, generator) -> Progress
     random.setstate((3, tuple(state["python_rng"]), None))
     if "cuda_rng" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])
-    return Progress(**{f.name: state[f.name] for f in dataclasses.fields(Progress)})
+    return Progress(
+        **{f.name: state[f.name] for f in dataclasses.fields(Progress) if f.name in state}
+    )
 
 
 def setup(cfg: Config, out_dir: Path, resume: bool):
@@ -210,8 +217,9 @@ def setup(cfg: Config, out_dir: Path, resume: bool):
     tc = cfg.train
     opt_cls = torch.optim.AdamW if tc.optimizer == "adamw" else torch.optim.Adam
     optimizer = opt_cls(model.parameters(), lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(tc, s))
-    return cfg, device, codec, splits, model, optimizer, scheduler
+    clock = [0.0]  # minutes trained so far, kept current by the loop (decay_horizon: minutes)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(tc, s, clock[0]))
+    return cfg, device, codec, splits, model, optimizer, scheduler, clock
 
 
 def _resumed_config(saved: Config, given: Config) -> Config:
@@ -251,7 +259,7 @@ def train(
     """Train a model; checkpoints go to ``out_dir/last`` and ``out_dir/best``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cfg, device, codec, splits, model, optimizer, scheduler = setup(cfg, out_dir, resume)
+    cfg, device, codec, splits, model, optimizer, scheduler, clock = setup(cfg, out_dir, resume)
     tc = cfg.train
     kind, select = loss_kind(tc, codec), selection(tc, codec)
     generator = torch.Generator().manual_seed(tc.seed)
@@ -259,6 +267,7 @@ def train(
     if resume:
         state = load_trainer_state(out_dir / "last")
         progress = _restore(state, optimizer, scheduler, generator)
+        clock[0] = progress.seconds / 60
         log(f"resuming {out_dir} at step {progress.step}")
     items, valid = splits["train"].items, splits.get("valid")
     lengths = pair_lengths(items)
@@ -267,6 +276,7 @@ def train(
     history: list[dict[str, float]] = []
     bar = tqdm(total=tc.max_steps, initial=progress.step, disable=None if tc.progress else True)
     start, tokens, interrupted = time.perf_counter(), 0, False
+    seconds_before = progress.seconds
 
     def save_last(metrics: dict[str, float] | None) -> None:
         trainer = _trainer_state(progress, optimizer, scheduler, generator)
@@ -313,7 +323,8 @@ def train(
                 bar.update(1)
                 if progress.step % 10 == 0:
                     bar.set_postfix(loss=f"{loss.item():.3f}", tf=f"{ratio:.2f}")
-                minutes = (time.perf_counter() - start) / 60
+                progress.seconds = seconds_before + time.perf_counter() - start
+                minutes = clock[0] = progress.seconds / 60
                 done = progress.step >= tc.max_steps or (
                     tc.max_minutes is not None and minutes > tc.max_minutes
                 )

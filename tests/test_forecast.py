@@ -300,3 +300,35 @@ def test_window_scaling_divides_each_window_by_its_past():
     windows = make_windows(SeriesSet.from_arrays({"s": y}), cfg, {})
     for src, _ in windows["train"] + windows["test"]:
         assert np.abs(src).mean() == pytest.approx(1.0)
+
+
+def test_deseasonalize_recovers_the_pattern_from_the_training_part_only():
+    from hybridseq.forecast import fit_seasons, season_at
+
+    pattern = np.array([0.8, 1.0, 1.2, 1.0])
+    y = 100.0 * np.tile(pattern, 10)  # (40,) purely multiplicative seasonality
+    y[-8:] *= np.array([3.0, 0.1, 7.0, 0.5, 2.0, 9.0, 0.2, 4.0])  # validation + test targets
+    cfg = ForecastConfig(horizon=4, lookback=8, period=4, deseasonalize=True)
+    profile = fit_seasons(SeriesSet.from_arrays({"s": y}), cfg)["s"]  # (m, D)
+    assert profile.shape == (4, 1)
+    np.testing.assert_allclose(profile[:, 0], pattern, rtol=1e-6)  # the targets were not used
+    np.testing.assert_allclose(season_at(profile, 41, 3)[:, 0], pattern[[1, 2, 3]])
+    windows = make_windows(SeriesSet.from_arrays({"s": y}), cfg, {}, {"s": profile})
+    src, tgt = windows["train"][0]
+    np.testing.assert_allclose(src, 1.0)  # adjusted, then window-scaled: flat
+    np.testing.assert_allclose(tgt, 1.0)
+    assert fit_seasons(SeriesSet.from_arrays({"s": y}), ForecastConfig(horizon=4, period=4)) == {}
+
+
+def test_deseasonalized_forecast_is_reseasonalised(tmp_path):
+    t = np.arange(96)
+    y = 50.0 * (1.0 + 0.3 * np.sin(2 * np.pi * t / 12)) * (1.0 + 0.002 * t)
+    config = {
+        "forecast": {"horizon": 12, "lookback": 24, "period": 12, "deseasonalize": True},
+        **TINY,
+    }
+    fit_forecaster(SeriesSet.from_arrays({"s": y}), config, tmp_path / "run", log=lambda _: None)
+    table = forecast(tmp_path / "run", SeriesSet.from_arrays({"s": y}))
+    f = table["forecast"].to_numpy()
+    # whatever the tiny model learnt, the seasonal shape comes back: peak near month 3 of 12
+    assert int(np.argmax(f)) in (1, 2, 3, 4) and int(np.argmin(f)) in (7, 8, 9, 10)

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 import hybridseq.checkpoint as ckpt
 from hybridseq import api
 from hybridseq.checkpoint import CheckpointError, load_checkpoint
-from hybridseq.config import TrainConfig
+from hybridseq.config import ConfigError, TrainConfig
 from hybridseq.training import lr_factor, teacher_forcing_ratio
 
 
@@ -33,6 +33,18 @@ def test_lr_warms_up_then_decays():
     assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)
     assert f[-1] == pytest.approx(0.1, abs=0.01)
     assert all(a >= b for a, b in zip(f[10:], f[11:], strict=False))
+
+
+def test_lr_decay_can_follow_the_time_budget():
+    cfg = TrainConfig(
+        warmup_steps=10, decay="linear", max_minutes=30, decay_horizon="minutes", min_lr_ratio=0.0
+    )
+    assert lr_factor(cfg, 5000, minutes=0.0) == pytest.approx(1.0)
+    assert lr_factor(cfg, 5, minutes=15.0) == pytest.approx(0.6)  # still warming up
+    assert lr_factor(cfg, 50, minutes=15.0) == pytest.approx(0.5)
+    assert lr_factor(cfg, 50, minutes=31.0) == pytest.approx(0.0)
+    with pytest.raises(ConfigError, match="max_minutes"):
+        TrainConfig(decay_horizon="minutes")
 
 
 @pytest.mark.parametrize(

@@ -75,7 +75,9 @@ def window_config(base: dict, items: list, lookback: float, shortest: float) -> 
     lookback of ``lookback`` horizons and at least ``shortest`` horizons; the scaling,
     validation and window cap of the config file are kept."""
     h, m = items[0].h, items[0].period
-    kept = {k: base[k] for k in ("scale", "validation", "max_windows") if k in base}
+    kept = {
+        k: base[k] for k in ("scale", "validation", "max_windows", "deseasonalize") if k in base
+    }
     longest = max(1, round(lookback * h))
     fewest = min(longest, max(1, round(shortest * h)))
     return ForecastConfig(horizon=h, lookback=longest, min_lookback=fewest, period=m, **kept)
