@@ -69,7 +69,8 @@ class Model:
     def predict(
         self, sources: Sequence[Any], beam: int | None = None, steps: int | None = None
     ) -> list[Any]:
-        """Sources (text, or (S, D) arrays) -> outputs (text, or (T, D) arrays)."""
+        """Sources (text, or (S, D) arrays) -> outputs (text, or (T, D) arrays; (T, D, Q) for
+        a model with Q quantiles)."""
         dcfg = self.decode_config(beam, steps)
         return _predict(self.network, self.codec, list(sources), dcfg, self.device)
 

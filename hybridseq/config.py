@@ -94,6 +94,9 @@ class ModelConfig:
     attn_heads: int = 4  # heads for attention = multihead
     decoder_init: str = "auto"  # auto | final | bridge | last | zeros (see below)
     dropout: float = 0.1
+    # vector targets: predict these quantile levels (strictly increasing, in (0, 1)) instead of
+    # one value per variable; the level closest to 0.5 is the point forecast (see Seq2Seq.point)
+    quantiles: list[float] | None = None
     # filled from the data when left at None
     src_vocab: int | None = None
     tgt_vocab: int | None = None
@@ -116,6 +119,7 @@ class ModelConfig:
                 f"model.dec_hidden ({self.dec_hidden}) must be divisible by "
                 f"model.attn_heads ({self.attn_heads})"
             )
+        self._check_quantiles()
         init = self.resolved_init
         if init == "final":
             if self.family != "lstm_attention":
@@ -132,6 +136,16 @@ class ModelConfig:
                 f"model.decoder_init: 'last' needs the memory width ({self.memory_dim}) "
                 f"to equal dec_hidden ({self.dec_hidden})"
             )
+
+    def _check_quantiles(self) -> None:
+        q = self.quantiles
+        if q is None:
+            return
+        increasing = all(a < b for a, b in zip(q, q[1:], strict=False))
+        if not q or not increasing or any(not 0.0 < x < 1.0 for x in q):
+            raise ConfigError(f"model.quantiles: {q} is not a strictly increasing list in (0, 1)")
+        if self.tgt_vocab is not None:
+            raise ConfigError("model.quantiles: only for a vector target (this one is tokens)")
 
     @property
     def resolved_init(self) -> str:
@@ -177,7 +191,8 @@ class TrainConfig:
     min_lr_ratio: float = 0.0  # floor of linear/cosine decay, as a fraction of lr
     decay_horizon: str = "steps"  # steps: decay over max_steps | minutes: over max_minutes
     clip: float = 1.0  # gradient norm clipping (0: off)
-    loss: str = "auto"  # auto (ce for tokens, mse for vectors) | ce | mse | mae
+    # auto: ce for tokens, mse for vectors, quantile (pinball) with model.quantiles
+    loss: str = "auto"  # auto | ce | mse | mae | quantile
     label_smoothing: float = 0.0
     teacher_forcing: float = 1.0  # probability of feeding the gold previous token (at the start)
     sampling_schedule: str = "constant"  # constant | linear | exponential | inverse_sigmoid
@@ -198,7 +213,7 @@ class TrainConfig:
         _choice("train.decay_horizon", self.decay_horizon, ("steps", "minutes"))
         if self.decay_horizon == "minutes" and self.max_minutes is None:
             raise ConfigError("train.decay_horizon: 'minutes' needs train.max_minutes")
-        _choice("train.loss", self.loss, ("auto", "ce", "mse", "mae"))
+        _choice("train.loss", self.loss, ("auto", "ce", "mse", "mae", "quantile"))
         schedules = ("constant", "linear", "exponential", "inverse_sigmoid")
         _choice("train.sampling_schedule", self.sampling_schedule, schedules)
         if not 0.0 <= self.teacher_forcing <= 1.0:
@@ -238,6 +253,15 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
+
+    def __post_init__(self) -> None:
+        quantile_model = self.model.quantiles is not None
+        if self.train.loss == "quantile" and not quantile_model:
+            raise ConfigError("train.loss: 'quantile' needs model.quantiles, e.g. [0.1, 0.5, 0.9]")
+        if quantile_model and self.train.loss not in ("auto", "quantile"):
+            raise ConfigError(
+                f"train.loss: {self.train.loss!r} cannot fit model.quantiles; use quantile or auto"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return _to_plain(dataclasses.asdict(self))

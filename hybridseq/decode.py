@@ -116,15 +116,18 @@ def beam_search(
 
 @torch.no_grad()
 def rollout(model, src: Tensor, src_mask: Tensor, steps: int) -> Tensor:
-    """Vector targets: feed each predicted vector back as the next input.
+    """Vector targets: feed each predicted vector (the point forecast of a quantile model) back
+    as the next input.
 
-    src (B, S, D_in), src_mask (B, S) -> predictions (B, steps, D_out).
+    src (B, S, D_in), src_mask (B, S) -> predictions (B, steps, D_out), or all quantiles
+    (B, steps, D_out, Q) for a model with Q ``quantiles`` (``model.point`` picks the point).
     """
     enc = model.encode(src, src_mask)
     state = model.init_state(enc)
     prev = model.start_inputs(src.shape[0], src.device)
     outputs = []
     for _ in range(steps):
-        prev, state = model.decode_step(prev, state, enc)
-        outputs.append(prev)
+        out, state = model.decode_step(prev, state, enc)
+        prev = model.point(out)
+        outputs.append(out)
     return torch.stack(outputs, dim=1)

@@ -14,6 +14,11 @@ padded and masked by the batcher) and the target (H, D) of the points from t on.
 scaled per window by its source's mean |value| (or per series, with statistics of its training
 part only), and scaled back at prediction.
 
+A model with ``model.quantiles`` (e.g. ``[0.1, 0.5, 0.9]``, trained with the pinball loss)
+forecasts every level: the table gets a ``q0.1``, ``q0.5``, ``q0.9`` column each beside
+``forecast`` (the level closest to 0.5), the plot shades the band between the lowest and the
+highest level, and the evaluation adds its ``coverage``.
+
 The command line, ``python -m hybridseq.forecast train|forecast|evaluate``, is at the end.
 """
 
@@ -37,7 +42,7 @@ from hybridseq.baselines import BASELINES, baseline_forecasts, seasonal_indices
 from hybridseq.checkpoint import CheckpointError
 from hybridseq.config import ConfigError, apply_overrides, from_dict
 from hybridseq.data import DataError
-from hybridseq.forecast_metrics import score_forecasts
+from hybridseq.forecast_metrics import interval_coverage, score_forecasts
 from hybridseq.training import TrainResult
 
 META_FILE = "forecast.json"  # in a run directory, beside best/ and last/
@@ -471,6 +476,11 @@ class Forecaster:
     scales: dict[str, tuple[np.ndarray, np.ndarray]]  # id -> (loc (D,), scale (D,))
     seasons: dict[str, np.ndarray]  # id -> seasonal profile (m, D), with deseasonalize
 
+    @property
+    def quantiles(self) -> list[float]:
+        """The model's quantile levels, increasing; [] for a model of point forecasts."""
+        return list(self.model.network.quantiles)
+
 
 def load_forecaster(run: str | Path, device: str = "auto") -> Forecaster:
     """Load a ``fit_forecaster`` output directory (its ``best`` checkpoint)."""
@@ -489,13 +499,15 @@ def load_forecaster(run: str | Path, device: str = "auto") -> Forecaster:
     )
 
 
-def predict_next(fc: Forecaster, histories: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The H values after each history, in the series' units.
+def predict_quantiles(fc: Forecaster, histories: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The H values after each history, in the series' units, at every quantile level.
 
     Args:
         histories: id -> (N, D) past values, oldest first, N >= min_lookback.
     Returns:
-        id -> (H, D) forecasts.
+        id -> (H, D, Q) forecasts at the Q levels of ``fc.quantiles``; Q = 1, the point
+        forecast, for a model without quantiles. The scale and the (positive) seasonal indices
+        apply to every level alike, so the levels stay in order.
     """
     cfg, sources, scales, future = fc.config, [], [], []
     for sid, y in histories.items():
@@ -509,16 +521,38 @@ def predict_next(fc: Forecaster, histories: dict[str, np.ndarray]) -> dict[str, 
         profile = _season_for(fc, sid, y)
         if profile is not None:
             y = y / season_at(profile, 0, len(y))
-        future.append(1.0 if profile is None else season_at(profile, len(y), cfg.horizon))
+        ones = np.ones((cfg.horizon, y.shape[1]))
+        future.append(ones if profile is None else season_at(profile, len(y), cfg.horizon))
         src = y[-cfg.lookback :]
         loc, scale = _scale_for(sid, src, fc.scales, cfg.scale)
         sources.append((src - loc) / scale)
         scales.append((loc, scale))
     outputs = fc.model.predict(sources, steps=cfg.horizon) if sources else []
-    return {
-        sid: (np.asarray(out, dtype=np.float64) * scale + loc) * season
-        for sid, out, (loc, scale), season in zip(histories, outputs, scales, future, strict=True)
-    }
+    result = {}
+    for sid, out, (loc, scale), season in zip(histories, outputs, scales, future, strict=True):
+        q = np.asarray(out, dtype=np.float64)  # (H, D, Q), or (H, D) without quantiles
+        q = q if q.ndim == 3 else q[..., None]
+        result[sid] = (q * scale[:, None] + loc[:, None]) * season[..., None]
+    return result
+
+
+def point_forecasts(fc: Forecaster, quantiles: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """id -> (H, D, Q) from ``predict_quantiles`` -> id -> (H, D) point forecasts."""
+    k = fc.model.network.point_index
+    return {sid: q[..., k] for sid, q in quantiles.items()}
+
+
+def predict_next(fc: Forecaster, histories: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The point forecasts of the H values after each history: id -> (N, D) -> id -> (H, D)
+    (the level closest to 0.5 for a quantile model; see ``predict_quantiles``)."""
+    return point_forecasts(fc, predict_quantiles(fc, histories))
+
+
+def _bands(fc: Forecaster, quantiles: dict[str, np.ndarray]) -> dict[str, tuple] | None:
+    """id -> (lowest, highest) level, each (H, D); None for a model without quantiles."""
+    if not fc.quantiles:
+        return None
+    return {sid: (q[..., 0], q[..., -1]) for sid, q in quantiles.items()}
 
 
 def _season_for(fc: Forecaster, sid: str, history: np.ndarray) -> np.ndarray | None:
@@ -531,16 +565,29 @@ def _season_for(fc: Forecaster, sid: str, history: np.ndarray) -> np.ndarray | N
     return seasonal_profile(history, fc.config.period)
 
 
-def forecast_table(forecasts: dict[str, np.ndarray], variables: Sequence[str]) -> pd.DataFrame:
+def quantile_column(level: float) -> str:
+    """The forecast table's column of one quantile level: 0.1 -> ``q0.1``."""
+    return f"q{level:g}"
+
+
+def forecast_table(
+    forecasts: dict[str, np.ndarray],
+    variables: Sequence[str],
+    quantiles: dict[str, np.ndarray] | None = None,
+    levels: Sequence[float] = (),
+) -> pd.DataFrame:
     """id -> (H, D) forecasts as rows ``series, step, forecast`` (step 1 = the next point),
-    with a ``variable`` column after ``series`` when D > 1."""
+    with a ``variable`` column after ``series`` when D > 1, and with ``quantiles`` (id ->
+    (H, D, Q) at ``levels``) one ``quantile_column`` per level after ``forecast``."""
+    names = [quantile_column(q) for q in levels] if quantiles is not None else []
     rows = []
     for sid, f in forecasts.items():
         for step in range(f.shape[0]):
             for d, name in enumerate(variables):
                 row = {"series": sid, "variable": name, "step": step + 1, "forecast": f[step, d]}
+                row.update({col: quantiles[sid][step, d, j] for j, col in enumerate(names)})
                 rows.append(row)
-    table = pd.DataFrame(rows, columns=["series", "variable", "step", "forecast"])
+    table = pd.DataFrame(rows, columns=["series", "variable", "step", "forecast", *names])
     return table if len(variables) > 1 else table.drop(columns="variable")
 
 
@@ -561,16 +608,20 @@ def forecast(
     """Forecast the next horizon of every series from the end of its history.
 
     Columns default to those used in training. Returns (and writes to ``out_csv``) the
-    ``forecast_table``; ``plot`` names a PNG of history and forecast.
+    ``forecast_table``, with a column per quantile level for a quantile model; ``plot`` names
+    a PNG of history and forecast (and the band of the outer quantiles).
     """
     fc = load_forecaster(run)
     series = _series_for(fc, data, columns)
-    predicted = predict_next(fc, series.values)
-    table = forecast_table(predicted, fc.variables)
+    quantiles = predict_quantiles(fc, series.values)
+    predicted = point_forecasts(fc, quantiles)
+    bands = _bands(fc, quantiles)
+    shown = quantiles if fc.quantiles else None
+    table = forecast_table(predicted, fc.variables, shown, fc.quantiles)
     if out_csv is not None:
         table.to_csv(out_csv, index=False)
     if plot is not None:
-        plot_forecasts(plot, series.values, predicted, variables=fc.variables)
+        plot_forecasts(plot, series.values, predicted, variables=fc.variables, bands=bands)
     return table
 
 
@@ -587,7 +638,9 @@ def evaluate_forecasts(
 
     Returns:
         One row per method (``model`` first), columns MAE, RMSE, MAPE, sMAPE, MASE (averaged
-        over series and variables, see ``forecast_metrics``) and ``series``.
+        over series and variables, see ``forecast_metrics``) and ``series``; for a quantile
+        model also ``coverage``, the share of actual values between its lowest and highest
+        level (NaN for the baselines).
     """
     fc = load_forecaster(run)
     series = _series_for(fc, data, columns)
@@ -595,12 +648,18 @@ def evaluate_forecasts(
     check_lengths(series, fc.config)
     histories = {sid: y[:-h] for sid, y in series.values.items()}
     actuals = {sid: y[-h:] for sid, y in series.values.items()}
-    methods = {"model": predict_next(fc, histories)}
+    quantiles = predict_quantiles(fc, histories)
+    methods = {"model": point_forecasts(fc, quantiles)}
     for name in baselines:
         methods[name] = baseline_forecasts(name, histories, h, m)
     scores = {name: score_forecasts(f, actuals, histories, m) for name, f in methods.items()}
+    bands = _bands(fc, quantiles)
+    if bands is not None:
+        scores["model"]["coverage"] = interval_coverage(actuals, bands)
     if plot is not None:
-        plot_forecasts(plot, histories, methods["model"], actuals, variables=fc.variables)
+        plot_forecasts(
+            plot, histories, methods["model"], actuals, variables=fc.variables, bands=bands
+        )
     return pd.DataFrame(scores).T
 
 
@@ -611,14 +670,16 @@ def plot_forecasts(
     actuals: dict[str, np.ndarray] | None = None,
     *,
     variables: Sequence[str] | None = None,
+    bands: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
     max_series: int = 6,
     tail: int | None = None,
 ) -> Path:
     """A PNG with one panel per series (the first ``max_series``): the last ``tail`` points
-    of history (default 4 H), the forecast and, where given, the actual values.
+    of history (default 4 H), the forecast, where given the actual values, and the shaded
+    band between ``bands``' lower and upper forecasts.
 
-    histories: id -> (N, D); forecasts and actuals: id -> (H, D). The x axis counts steps
-    from the end of the history.
+    histories: id -> (N, D); forecasts and actuals: id -> (H, D); bands: id -> (lower (H, D),
+    upper (H, D)). The x axis counts steps from the end of the history.
     """
     import matplotlib
 
@@ -628,7 +689,8 @@ def plot_forecasts(
     ids = list(forecasts)[:max_series]
     fig, axes = plt.subplots(len(ids), 1, figsize=(8, 2.4 * len(ids)), squeeze=False)
     for ax, sid in zip(axes[:, 0], ids, strict=True):
-        _plot_one(ax, sid, histories[sid], forecasts[sid], (actuals or {}).get(sid), variables)
+        actual, band = (actuals or {}).get(sid), (bands or {}).get(sid)
+        _plot_one(ax, sid, histories[sid], forecasts[sid], actual, band, variables)
         ax.set_xlabel("steps from the end of the history")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -636,8 +698,9 @@ def plot_forecasts(
     return Path(path)
 
 
-def _plot_one(ax, sid: str, history, forecast_, actual, variables) -> None:
-    """One panel: per variable, the history (solid), forecast (dashed), actuals (dotted)."""
+def _plot_one(ax, sid: str, history, forecast_, actual, band, variables) -> None:
+    """One panel: per variable, the history (solid), forecast (dashed), actuals (dotted) and
+    the band (shaded)."""
     h = forecast_.shape[0]
     past = history[-4 * h :]
     x_past, x_future = np.arange(-len(past) + 1, 1), np.arange(1, h + 1)
@@ -645,6 +708,11 @@ def _plot_one(ax, sid: str, history, forecast_, actual, variables) -> None:
         name = variables[d] if variables else f"x{d}"
         (line,) = ax.plot(x_past, past[:, d], label=f"{name} history")
         ax.plot(x_future, forecast_[:, d], "--", color=line.get_color(), label=f"{name} forecast")
+        if band is not None:
+            low, high = band[0][:, d], band[1][:, d]
+            ax.fill_between(
+                x_future, low, high, color=line.get_color(), alpha=0.2, label=f"{name} interval"
+            )
         if actual is not None:
             ax.plot(x_future, actual[:, d], ":", color="black", label=f"{name} actual")
     ax.set_title(str(sid))

@@ -1,4 +1,5 @@
-"""Point-forecast metrics for real-valued series: MAE, RMSE, MAPE, sMAPE and MASE.
+"""Forecast metrics for real-valued series: MAE, RMSE, MAPE, sMAPE and MASE for point
+forecasts, ``interval_coverage`` for forecast intervals.
 
 Each metric scores one series: ``actual`` and ``forecast`` of shape (H,), the horizon's values
 (``mase`` also needs the ``history`` (N,) before them). ``score_forecasts`` scores many series,
@@ -105,6 +106,16 @@ def score_forecasts(
         result[name] = float(finite.mean()) if len(finite) else float("nan")
     result["series"] = float(len(forecasts))
     return result
+
+
+def interval_coverage(
+    actuals: dict[str, np.ndarray], bands: dict[str, tuple[np.ndarray, np.ndarray]]
+) -> float:
+    """The share of actual values inside their forecast interval [lower, upper], over every
+    series, step and variable: actuals id -> (H, D), bands id -> (lower (H, D), upper (H, D)).
+    An interval of the 0.1 and 0.9 quantiles should hold about 80 % of them."""
+    inside = [((bands[sid][0] <= y) & (y <= bands[sid][1])).ravel() for sid, y in actuals.items()]
+    return float(np.concatenate(inside).mean())
 
 
 def _f64(x: np.ndarray) -> np.ndarray:

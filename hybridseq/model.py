@@ -9,14 +9,19 @@ Families (chosen in ``build_model``):
   [previous target; attention context], output layer over [decoder output; context].
 - ``hybrid`` (seed 000): embedding or linear projection to d_model, positional encoding,
   Transformer encoder, LSTM decoder whose initial state for every layer comes from the memory.
+
+A vector target may be predicted as Q quantiles per variable (``quantiles``): the head then gives
+(B, T, D, Q), and ``point`` picks the level closest to 0.5, which is what the decoder is fed back.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torch import Tensor
 
 from hybridseq.attention import AdditiveAttention, MultiHeadAttention, expand_cache
@@ -49,12 +54,22 @@ class Encoded(NamedTuple):
         )
 
 
+def ordered_quantiles(raw: Tensor, point: int) -> Tensor:
+    """raw (..., Q) -> quantiles (..., Q) that never cross: level ``point`` is raw's own value,
+    each level above adds a positive gap (softplus) to the one below it and each level below
+    subtracts one, so the outputs are non-decreasing along Q whatever the weights."""
+    mid = raw[..., point : point + 1]
+    up = mid + F.softplus(raw[..., point + 1 :]).cumsum(-1)
+    down = mid - F.softplus(raw[..., :point]).flip(-1).cumsum(-1).flip(-1)
+    return torch.cat([down, mid, up], dim=-1)
+
+
 class Seq2Seq(nn.Module):
     """Encoder, optional attention, LSTM decoder and output head, over tokens or vectors.
 
     A token side has an integer input (B, S) and a vocabulary; a vector side has a float input
-    (B, S, D). The output is logits (B, T, V) for a token target and vectors (B, T, D) for a
-    vector target.
+    (B, S, D). The output is logits (B, T, V) for a token target, vectors (B, T, D) for a vector
+    target, or (B, T, D, Q) with ``quantiles`` (Q levels, increasing).
     """
 
     def __init__(
@@ -68,6 +83,7 @@ class Seq2Seq(nn.Module):
         head: nn.Linear,
         decoder_init: str,
         dropout: float,
+        quantiles: Sequence[float] = (),
     ) -> None:
         super().__init__()
         self.src_input = src_input
@@ -79,6 +95,11 @@ class Seq2Seq(nn.Module):
         self.head = head
         self.decoder_init = decoder_init
         self.dropout = nn.Dropout(dropout)
+        self.quantiles = tuple(quantiles)
+        # the point forecast: the level closest to 0.5 (the lower one on a tie)
+        self.point_index = min(
+            range(len(quantiles)), key=lambda i: abs(quantiles[i] - 0.5), default=0
+        )
 
     @property
     def token_target(self) -> bool:
@@ -89,7 +110,12 @@ class Seq2Seq(nn.Module):
         """Width of one decoder input: embedding size for tokens, vector width for vectors."""
         if self.tgt_embedding is not None:
             return self.tgt_embedding.embedding_dim
-        return self.head.out_features
+        return self.head.out_features // (len(self.quantiles) or 1)
+
+    def point(self, out):
+        """The point forecast of a vector output, a tensor or array: (..., D, Q) -> (..., D),
+        the quantile closest to 0.5; (..., D) without quantiles, unchanged."""
+        return out[..., self.point_index] if self.quantiles else out
 
     # ---- encoder side -------------------------------------------------------------------
     def encode(
@@ -171,10 +197,19 @@ class Seq2Seq(nn.Module):
             state: the decoder state after the previous step.
             enc: from ``encode``.
         Returns:
-            logits (B, V) or vector (B, D), and the new state.
+            logits (B, V), vector (B, D) or quantiles (B, D, Q), and the new state.
         """
         features, state = self._step(state, enc, enc.weights, emb=self._embed_target(prev))
-        return self.head(self.dropout(features)), state
+        return self._output(features), state
+
+    def _output(self, features: Tensor) -> Tensor:
+        """The head: features (B, ..., F) -> logits (B, ..., V), vectors (B, ..., D) or
+        quantiles (B, ..., D, Q)."""
+        out = self.head(self.dropout(features))
+        if not self.quantiles:
+            return out
+        raw = out.unflatten(-1, (self.target_width, len(self.quantiles)))
+        return ordered_quantiles(raw, self.point_index)
 
     def forward(
         self,
@@ -194,7 +229,7 @@ class Seq2Seq(nn.Module):
                 sequence's input is the model's own previous prediction otherwise (scheduled
                 sampling, Bengio et al. 2015), without gradient through the choice.
         Returns:
-            (B, T, V) logits or (B, T, D_out) vectors.
+            (B, T, V) logits, (B, T, D_out) vectors or (B, T, D_out, Q) quantiles.
         """
         enc = self.encode(src, src_mask, step_weights=teacher_forcing < 1.0)
         state = self.init_state(enc)
@@ -211,7 +246,7 @@ class Seq2Seq(nn.Module):
         for x_t in x_proj.unbind(1):  # one backward for all steps, not a zero-fill per step
             f, state = self._step(state, enc, weights, x_proj=x_t)
             features.append(f)
-        return self.head(self.dropout(torch.stack(features, dim=1)))  # (B, T, V|D)
+        return self._output(torch.stack(features, dim=1))  # (B, T, V|D) or (B, T, D, Q)
 
     def _sampled(
         self,
@@ -227,7 +262,7 @@ class Seq2Seq(nn.Module):
         for t in range(tgt_in.shape[1]):
             if t > 0:
                 last = outputs[-1].detach()
-                own = last.argmax(-1) if self.token_target else last
+                own = last.argmax(-1) if self.token_target else self.point(last)
                 gold = torch.rand(b, generator=generator).to(tgt_in.device) < teacher_forcing
                 gold = gold.view(b, *([1] * (tgt_in.dim() - 2)))
                 prev = torch.where(gold, tgt_in[:, t], own)
@@ -274,7 +309,9 @@ def build_model(cfg: ModelConfig) -> Seq2Seq:
     bridge = (
         nn.Linear(memory_dim, 2 * cfg.dec_layers * cfg.dec_hidden) if init == "bridge" else None
     )
-    head = nn.Linear(cfg.dec_hidden + context_dim, cfg.tgt_vocab or cfg.tgt_dim)
+    quantiles = cfg.quantiles or []
+    out_dim = cfg.tgt_vocab or cfg.tgt_dim * (len(quantiles) or 1)
+    head = nn.Linear(cfg.dec_hidden + context_dim, out_dim)
     return Seq2Seq(
         src_input,
         encoder,
@@ -285,4 +322,5 @@ def build_model(cfg: ModelConfig) -> Seq2Seq:
         head,
         init,
         cfg.dropout,
+        quantiles,
     )

@@ -30,7 +30,8 @@ def predict_ids(
     device: torch.device | str = "cpu",
     steps: Sequence[int] | None = None,
 ) -> list[Any]:
-    """Decode encoded sources: id lists for a token target, (T, D) arrays for vectors.
+    """Decode encoded sources: id lists for a token target, (T, D) arrays for vectors, or
+    (T, D, Q) for a model with Q quantiles.
 
     ``steps`` gives per-source rollout lengths for vectors (default: ``dcfg.steps``).
     """
@@ -62,7 +63,8 @@ def predict(
     dcfg: DecodeConfig,
     device: torch.device | str = "cpu",
 ) -> list[Any]:
-    """Raw sources (text, or (S, D) arrays) -> outputs (text, or (T, D) arrays), in order."""
+    """Raw sources (text, or (S, D) arrays) -> outputs (text, or (T, D) arrays, (T, D, Q) with
+    quantiles), in order."""
     encoded = [codec.source.encode(s, f"input {i + 1}") for i, s in enumerate(sources)]
     if not encoded:
         return []
@@ -93,6 +95,8 @@ def score(
 ) -> tuple[dict[str, float], list[Any], list[Any]]:
     """Decode the sources of ``pairs`` and compute metrics ``names`` against their targets.
 
+    Vector metrics score the point forecast of a quantile model.
+
     Returns:
         metrics, the unique sources, and their predictions (text or arrays).
     """
@@ -103,7 +107,8 @@ def score(
         hyps = predict_ids(model, encoded, dcfg, device, steps=steps)
         firsts = [np.asarray(r[0], dtype=np.float32) for r in refs]
         want = [n for n in names if n in VECTOR_METRICS] or list(VECTOR_METRICS)
-        return {n: getattr(M, n)(hyps, firsts) for n in want}, sources, hyps
+        points = [model.point(h) for h in hyps]
+        return {n: getattr(M, n)(points, firsts) for n in want}, sources, hyps
     hyps = predict_ids(model, encoded, dcfg, device)
     tok = codec.target.tokenizer
     hyp_tokens = [codec.target.tokens(h) for h in hyps]

@@ -13,7 +13,7 @@ import dataclasses
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,12 +89,28 @@ def lr_factor(cfg: TrainConfig, step: int, minutes: float = 0.0) -> float:
     return 1.0
 
 
-def sequence_loss(out: Tensor, batch: Batch, kind: str, label_smoothing: float = 0.0) -> Tensor:
-    """Mean loss over real target positions.
+def pinball_loss(pred: Tensor, target: Tensor, levels: Sequence[float]) -> Tensor:
+    """The pinball (quantile) loss of Koenker & Bassett (1978), averaged over the levels:
+    for level tau and error u = y - q, max(tau u, (tau - 1) u), whose expectation the tau
+    quantile of y minimises. pred (..., Q), target (...) -> (...)."""
+    tau = torch.tensor(levels, dtype=pred.dtype, device=pred.device)  # (Q,)
+    u = target.unsqueeze(-1) - pred  # (..., Q)
+    return torch.maximum(tau * u, (tau - 1) * u).mean(-1)
+
+
+def sequence_loss(
+    out: Tensor,
+    batch: Batch,
+    kind: str,
+    label_smoothing: float = 0.0,
+    quantiles: Sequence[float] = (),
+) -> Tensor:
+    """Mean loss over real target positions (and variables, and quantile levels).
 
     Args:
-        out: (B, T, V) logits or (B, T, D) vectors.
-        kind: ce | mse | mae.
+        out: (B, T, V) logits, (B, T, D) vectors, or (B, T, D, Q) quantiles for ``quantile``.
+        kind: ce | mse | mae | quantile.
+        quantiles: the Q levels of ``out`` (kind quantile).
     """
     if kind == "ce":
         return F.cross_entropy(
@@ -103,16 +119,21 @@ def sequence_loss(out: Tensor, batch: Batch, kind: str, label_smoothing: float =
             ignore_index=PAD_ID,
             label_smoothing=label_smoothing,
         )
-    diff = out.float() - batch.tgt_out
-    err = diff.pow(2) if kind == "mse" else diff.abs()  # (B, T, D)
+    if kind == "quantile":
+        err = pinball_loss(out.float(), batch.tgt_out, quantiles)  # (B, T, D)
+    else:
+        diff = out.float() - batch.tgt_out
+        err = diff.pow(2) if kind == "mse" else diff.abs()  # (B, T, D)
     mask = batch.tgt_mask.unsqueeze(-1).to(err.dtype)
     return (err * mask).sum() / (mask.sum() * err.shape[-1])
 
 
-def loss_kind(cfg: TrainConfig, codec: Codec) -> str:
-    if cfg.loss != "auto":
-        return cfg.loss
-    return "ce" if codec.target.is_tokens else "mse"
+def loss_kind(cfg: Config, codec: Codec) -> str:
+    if cfg.train.loss != "auto":
+        return cfg.train.loss
+    if codec.target.is_tokens:
+        return "ce"
+    return "quantile" if cfg.model.quantiles else "mse"
 
 
 def selection(cfg: TrainConfig, codec: Codec) -> str:
@@ -139,7 +160,7 @@ def validation_loss(model: Seq2Seq, split: Split, cfg: Config, kind: str, device
         batch = collate([split.items[i] for i in idx], idx).to(device)
         out = model(batch.src, batch.tgt_in, batch.src_mask)
         n = batch.n_tokens
-        total += float(sequence_loss(out, batch, kind)) * n
+        total += float(sequence_loss(out, batch, kind, quantiles=model.quantiles)) * n
         count += n
     return total / max(1, count)
 
@@ -240,7 +261,7 @@ def train_step(
 ) -> Tensor:
     """One optimisation step on one batch; returns the loss (a 0-d tensor)."""
     out = model(batch.src, batch.tgt_in, batch.src_mask, ratio, generator)
-    loss = sequence_loss(out, batch, kind, tc.label_smoothing)
+    loss = sequence_loss(out, batch, kind, tc.label_smoothing, model.quantiles)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if tc.clip > 0:
@@ -261,7 +282,7 @@ def train(
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg, device, codec, splits, model, optimizer, scheduler, clock = setup(cfg, out_dir, resume)
     tc = cfg.train
-    kind, select = loss_kind(tc, codec), selection(tc, codec)
+    kind, select = loss_kind(cfg, codec), selection(tc, codec)
     generator = torch.Generator().manual_seed(tc.seed)
     progress = Progress()
     if resume:

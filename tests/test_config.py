@@ -79,3 +79,20 @@ def test_shipped_configs_parse(path):
         raw["data"] = {"train": "windows.jsonl"}
     cfg = config_from_dict(raw)
     assert cfg.to_dict()["model"]["family"] in ("lstm_attention", "hybrid")
+
+
+@pytest.mark.parametrize("levels", [[0.5, 0.1], [0.1, 0.1], [0.0, 0.5], [0.5, 1.0], []])
+def test_quantile_levels_must_increase_strictly_inside_0_1(levels):
+    with pytest.raises(ConfigError, match=r"model\.quantiles"):
+        config_from_dict(_with("model", quantiles=levels))
+
+
+def test_quantile_loss_and_quantile_model_go_together():
+    with pytest.raises(ConfigError, match=r"train\.loss: 'quantile' needs model\.quantiles"):
+        config_from_dict(_with("train", loss="quantile"))
+    raw = _with("model", quantiles=[0.1, 0.5, 0.9])
+    raw["train"] = {"loss": "mae"}
+    with pytest.raises(ConfigError, match=r"train\.loss: 'mae' cannot fit model\.quantiles"):
+        config_from_dict(raw)
+    with pytest.raises(ConfigError, match=r"model\.quantiles: only for a vector target"):
+        config_from_dict(_with("model", quantiles=[0.5], tgt_vocab=10))

@@ -116,10 +116,14 @@ def test_beam_outputs_respect_the_length_limit():
 
 
 @pytest.mark.parametrize("family", ["lstm_attention", "hybrid"])
-def test_rollout_is_the_forward_fed_its_own_predictions(family):
-    model = build_model(tiny_model_config(family, src_dim=3, tgt_dim=2)).eval()
+@pytest.mark.parametrize("quantiles", [None, [0.1, 0.5, 0.9]])
+def test_rollout_is_the_forward_fed_its_own_predictions(family, quantiles):
+    cfg = tiny_model_config(family, src_dim=3, tgt_dim=2, quantiles=quantiles)
+    model = build_model(cfg).eval()
     src = torch.randn(4, 6, 3)
     mask = torch.ones(4, 6, dtype=torch.bool)
-    pred = rollout(model, src, mask, steps=5)  # (B, 5, 2)
-    tgt_in = torch.cat([torch.zeros(4, 1, 2), pred[:, :-1]], dim=1)
+    pred = rollout(model, src, mask, steps=5)  # (B, 5, 2), or (B, 5, 2, 3) with quantiles
+    assert pred.shape == (4, 5, 2) + ((3,) if quantiles else ())
+    fed = model.point(pred)[:, :-1]  # the point forecasts went back in
+    tgt_in = torch.cat([torch.zeros(4, 1, 2), fed], dim=1)
     torch.testing.assert_close(model(src, tgt_in, mask), pred, atol=1e-5, rtol=1e-5)

@@ -1,5 +1,6 @@
 """Forecasting: reading series, time-ordered windows without leakage, scaling, point metrics,
-baselines, and end-to-end runs (CLI on a real series, Python API on a wide 2-variable one)."""
+baselines, and end-to-end runs (CLI on a real series, Python API on a wide 2-variable one,
+quantile forecasts)."""
 
 from __future__ import annotations
 
@@ -332,3 +333,30 @@ def test_deseasonalized_forecast_is_reseasonalised(tmp_path):
     f = table["forecast"].to_numpy()
     # whatever the tiny model learnt, the seasonal shape comes back: peak near month 3 of 12
     assert int(np.argmax(f)) in (1, 2, 3, 4) and int(np.argmin(f)) in (7, 8, 9, 10)
+
+
+def test_interval_coverage_by_hand():
+    actuals = {"a": np.array([[1.0], [5.0]]), "b": np.array([[2.0], [3.0]])}
+    bands = {"a": (np.zeros((2, 1)), np.full((2, 1), 2.0)), "b": (np.full((2, 1), 2.0),) * 2}
+    assert M.interval_coverage(actuals, bands) == 0.5  # 1 in, 5 out; 2 in (edges count), 3 out
+
+
+def test_quantile_forecasts_end_to_end(tmp_path):
+    t = np.arange(96)
+    noise = np.random.default_rng(0).normal(0.0, 1.0, size=(2, 96))
+    y = {sid: 50.0 + 5.0 * np.sin(2 * np.pi * t / 12) + noise[k] for k, sid in enumerate("ab")}
+    config = {"forecast": {"horizon": 6, "lookback": 12, "period": 12}, **TINY}
+    config["model"] = {**TINY["model"], "quantiles": [0.1, 0.5, 0.9]}
+    config["train"] = {**TINY["train"], "loss": "quantile"}
+    series = SeriesSet.from_arrays(y)
+    fit_forecaster(series, config, tmp_path / "run", log=lambda _: None)
+    table = forecast(tmp_path / "run", series, out_csv=tmp_path / "f.csv", plot=tmp_path / "f.png")
+    written = pd.read_csv(tmp_path / "f.csv")
+    assert list(written.columns) == ["series", "step", "forecast", "q0.1", "q0.5", "q0.9"]
+    assert len(written) == 2 * 6 and (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
+    np.testing.assert_allclose(table["forecast"], table["q0.5"])  # the point is the median
+    assert (table["q0.1"] <= table["q0.5"]).all() and (table["q0.5"] <= table["q0.9"]).all()
+    assert table["forecast"].between(20, 80).all()  # back in the series' units
+    scores = evaluate_forecasts(tmp_path / "run", series, baselines=["naive"])
+    assert 0.0 <= scores.loc["model", "coverage"] <= 1.0
+    assert np.isnan(scores.loc["naive", "coverage"])

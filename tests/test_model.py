@@ -30,14 +30,25 @@ def _sizes(tokens_src: bool, tokens_tgt: bool) -> dict:
     return sizes
 
 
+# (source is tokens, target is tokens, extra model options)
+VARIANTS = {
+    "tokens->tokens": (True, True, {}),
+    "vectors->vectors": (False, False, {}),
+    "tokens->vectors": (True, False, {}),
+    "quantiles": (False, False, {"quantiles": [0.1, 0.5, 0.9]}),
+}
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("attention", ATTENTIONS)
-@pytest.mark.parametrize("sides", [(True, True), (False, False), (True, False)])
-def test_step_by_step_equals_teacher_forced(family, attention, sides):
-    cfg = tiny_model_config(family, attention=attention, **_sizes(*sides))
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_step_by_step_equals_teacher_forced(family, attention, variant):
+    tokens_src, tokens_tgt, options = VARIANTS[variant]
+    sizes = _sizes(tokens_src, tokens_tgt)
+    cfg = tiny_model_config(family, attention=attention, **sizes, **options)
     model = build_model(cfg).eval()
-    src, mask, tgt = _inputs(*sides)
-    full = model(src, tgt, mask)  # (B, T, V|D)
+    src, mask, tgt = _inputs(tokens_src, tokens_tgt)
+    full = model(src, tgt, mask)  # (B, T, V|D), or (B, T, D, Q)
     enc = model.encode(src, mask)
     state = model.init_state(enc)
     steps = []
@@ -45,6 +56,23 @@ def test_step_by_step_equals_teacher_forced(family, attention, sides):
         out, state = model.decode_step(tgt[:, t], state, enc)
         steps.append(out)
     torch.testing.assert_close(torch.stack(steps, 1), full, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_quantiles_are_shaped_ordered_and_the_point_is_nearest_the_median(family):
+    cfg = tiny_model_config(family, src_dim=4, tgt_dim=3, quantiles=[0.05, 0.3, 0.6, 0.9])
+    model = build_model(cfg).eval()
+    assert model.head.out_features == 3 * 4 and model.point_index == 2  # 0.6 is nearest 0.5
+    with torch.no_grad():
+        for p in model.head.parameters():
+            p.normal_(0.0, 3.0)  # wild weights: raw outputs in every order
+    src, mask, tgt = _inputs(False, False)
+    out = model(src, tgt, mask)
+    assert out.shape == (3, 5, 3, 4)
+    assert (out.diff(dim=-1) >= 0).all()
+    torch.testing.assert_close(model.point(out), out[..., 2])
+    ties = build_model(tiny_model_config(family, src_dim=4, tgt_dim=3, quantiles=[0.25, 0.75]))
+    assert ties.point_index == 0
 
 
 @pytest.mark.parametrize("init", ["bridge", "zeros"])

@@ -12,7 +12,8 @@ import hybridseq.checkpoint as ckpt
 from hybridseq import api
 from hybridseq.checkpoint import CheckpointError, load_checkpoint
 from hybridseq.config import ConfigError, TrainConfig
-from hybridseq.training import lr_factor, teacher_forcing_ratio
+from hybridseq.data import collate
+from hybridseq.training import lr_factor, sequence_loss, teacher_forcing_ratio
 
 
 @pytest.mark.parametrize(
@@ -148,3 +149,29 @@ def test_ctrl_c_saves_the_run_and_resume_finishes_it(tmp_path, monkeypatch):
     monkeypatch.setattr(T, "sequence_loss", real)
     resumed = api.train(tiny_train_dict(steps=20), tmp_path, resume=True, log=lambda m: None)
     assert resumed.step == 20 and not resumed.interrupted
+
+
+def test_pinball_loss_by_hand():
+    # one sequence of 2 steps, 1 variable, levels 0.1 and 0.9; the second step is padding
+    target = torch.tensor([[2.0], [5.0]])
+    batch = collate([(torch.zeros(1, 1), target[:1]), (torch.zeros(1, 1), target)], [0, 1])
+    out = torch.tensor([[[[1.0, 4.0]], [[0.0, 0.0]]], [[[3.0, 3.0]], [[6.0, 7.0]]]])  # (B, T, D, Q)
+    # max(tau u, (tau - 1) u) with u = y - q, per (position, level); row 0's step 2 is padding:
+    # y=2: q=1 (tau .1) -> .1, q=4 (tau .9) -> .2 | y=2: q=3 -> .9, q=3 -> .1 | y=5: q=6 -> .9,
+    # q=7 -> .2
+    by_hand = (0.1 + 0.2 + 0.9 + 0.1 + 0.9 + 0.2) / 6
+    loss = sequence_loss(out, batch, "quantile", quantiles=[0.1, 0.9])
+    assert float(loss) == pytest.approx(by_hand)
+
+
+def test_quantile_run_trains_and_predicts_every_level(tmp_path):
+    raw = tiny_train_dict("sines", "hybrid", steps=20)
+    raw["model"]["quantiles"] = [0.1, 0.5, 0.9]  # train.loss auto: the pinball loss
+    raw["train"].update(metrics=["mae"], teacher_forcing=0.5)  # sampling feeds the point back
+    result = api.train(raw, tmp_path, log=lambda m: None)
+    assert result.history[-1]["loss"] < result.history[0]["loss"]
+    assert set(result.history[-1]) == {"step", "loss", "mae"}
+    model = api.load(tmp_path)
+    sources = [s for s, _ in api.synth("sines", 2, seed=7, **_synth_kw(raw))]
+    pred = model.predict(sources)[0]
+    assert pred.shape == (3, 1, 3) and (pred[..., 1:] >= pred[..., :-1]).all()
