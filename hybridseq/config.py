@@ -192,7 +192,7 @@ class TrainConfig:
     decay_horizon: str = "steps"  # steps: decay over max_steps | minutes: over max_minutes
     clip: float = 1.0  # gradient norm clipping (0: off)
     # auto: ce for tokens, mse for vectors, quantile (pinball) with model.quantiles
-    loss: str = "auto"  # auto | ce | mse | mae | quantile
+    loss: str = "auto"  # auto | ce | mse | mae | mape | smape (relative errors) | quantile
     label_smoothing: float = 0.0
     teacher_forcing: float = 1.0  # probability of feeding the gold previous token (at the start)
     sampling_schedule: str = "constant"  # constant | linear | exponential | inverse_sigmoid
@@ -213,7 +213,8 @@ class TrainConfig:
         _choice("train.decay_horizon", self.decay_horizon, ("steps", "minutes"))
         if self.decay_horizon == "minutes" and self.max_minutes is None:
             raise ConfigError("train.decay_horizon: 'minutes' needs train.max_minutes")
-        _choice("train.loss", self.loss, ("auto", "ce", "mse", "mae", "quantile"))
+        losses = ("auto", "ce", "mse", "mae", "mape", "smape", "quantile")
+        _choice("train.loss", self.loss, losses)
         schedules = ("constant", "linear", "exponential", "inverse_sigmoid")
         _choice("train.sampling_schedule", self.sampling_schedule, schedules)
         if not 0.0 <= self.teacher_forcing <= 1.0:

@@ -33,6 +33,7 @@ from hybridseq.predict import score
 from hybridseq.vocab import PAD_ID
 
 LOWER_IS_BETTER = {"loss", "wer", "per", "mse", "mae"}
+PERCENT_FLOOR = 1e-2  # least denominator of the mape / smape losses (scaled values are ~1)
 
 
 @dataclass
@@ -109,7 +110,9 @@ def sequence_loss(
 
     Args:
         out: (B, T, V) logits, (B, T, D) vectors, or (B, T, D, Q) quantiles for ``quantile``.
-        kind: ce | mse | mae | quantile.
+        kind: ce | mse | mae | mape | smape | quantile. mape and smape are the forecasting
+            metrics' relative errors (|e| / |y| and 2 |e| / (|y| + |y_hat|)), for a model
+            scored by them; their denominators are floored at PERCENT_FLOOR.
         quantiles: the Q levels of ``out`` (kind quantile).
     """
     if kind == "ce":
@@ -122,10 +125,21 @@ def sequence_loss(
     if kind == "quantile":
         err = pinball_loss(out.float(), batch.tgt_out, quantiles)  # (B, T, D)
     else:
-        diff = out.float() - batch.tgt_out
-        err = diff.pow(2) if kind == "mse" else diff.abs()  # (B, T, D)
+        err = pointwise_error(out.float(), batch.tgt_out, kind)  # (B, T, D)
     mask = batch.tgt_mask.unsqueeze(-1).to(err.dtype)
     return (err * mask).sum() / (mask.sum() * err.shape[-1])
+
+
+def pointwise_error(pred: Tensor, target: Tensor, kind: str) -> Tensor:
+    """Per-element error of a vector prediction: (..., D), (..., D) -> (..., D)."""
+    diff = pred - target
+    if kind == "mse":
+        return diff.pow(2)
+    if kind == "mape":
+        return diff.abs() / target.abs().clamp(min=PERCENT_FLOOR)
+    if kind == "smape":
+        return 2 * diff.abs() / (target.abs() + pred.abs()).clamp(min=PERCENT_FLOOR)
+    return diff.abs()
 
 
 def loss_kind(cfg: Config, codec: Codec) -> str:

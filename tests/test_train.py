@@ -175,3 +175,15 @@ def test_quantile_run_trains_and_predicts_every_level(tmp_path):
     sources = [s for s, _ in api.synth("sines", 2, seed=7, **_synth_kw(raw))]
     pred = model.predict(sources)[0]
     assert pred.shape == (3, 1, 3) and (pred[..., 1:] >= pred[..., :-1]).all()
+
+
+def test_relative_error_losses_by_hand():
+    from hybridseq.training import pointwise_error
+
+    pred, target = torch.tensor([1.5, 0.5, 2.0]), torch.tensor([1.0, 1.0, 4.0])
+    assert pointwise_error(pred, target, "mape").tolist() == pytest.approx([0.5, 0.5, 0.5])
+    smape = [2 * 0.5 / 2.5, 2 * 0.5 / 1.5, 2 * 2.0 / 6.0]
+    assert pointwise_error(pred, target, "smape").tolist() == pytest.approx(smape)
+    assert pointwise_error(pred, target, "mae").tolist() == pytest.approx([0.5, 0.5, 2.0])
+    # a zero target is floored, not a division by zero
+    assert torch.isfinite(pointwise_error(torch.ones(1), torch.zeros(1), "mape")).all()
