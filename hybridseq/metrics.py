@@ -141,6 +141,23 @@ def mae(hyps: Sequence[Array], refs: Sequence[Array]) -> float:
     return float(sum(np.abs(d).sum() for d in diffs) / sum(d.size for d in diffs))
 
 
+def mape(hyps: Sequence[Array], refs: Sequence[Array]) -> float:
+    """Mean absolute percentage error, in %, over all elements (|y| floored at 1e-8);
+    arguments as ``mse``."""
+    diffs, refs_ = _differences(hyps, refs), [_as_array(r) for r in refs]
+    errs = [np.abs(d) / np.maximum(np.abs(r), 1e-8) for d, r in zip(diffs, refs_, strict=True)]
+    return float(100 * sum(e.sum() for e in errs) / sum(e.size for e in errs))
+
+
+def smape(hyps: Sequence[Array], refs: Sequence[Array]) -> float:
+    """Symmetric MAPE, in %: 200 |h - y| / (|h| + |y|) over all elements (denominator floored
+    at 1e-8); arguments as ``mse``."""
+    diffs = _differences(hyps, refs)
+    sums = [np.abs(_as_array(h)) + np.abs(_as_array(r)) for h, r in zip(hyps, refs, strict=True)]
+    errs = [200 * np.abs(d) / np.maximum(s, 1e-8) for d, s in zip(diffs, sums, strict=True)]
+    return float(sum(e.sum() for e in errs) / sum(e.size for e in errs))
+
+
 def _as_array(x: Array) -> np.ndarray:
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu().double().numpy()

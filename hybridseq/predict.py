@@ -20,7 +20,7 @@ from hybridseq.decode import beam_search, greedy, max_lengths, rollout
 from hybridseq.model import Seq2Seq
 from hybridseq.vocab import PAD_ID
 
-VECTOR_METRICS = ("mse", "mae")
+VECTOR_METRICS = ("mse", "mae", "mape", "smape")
 
 
 def predict_ids(

@@ -32,7 +32,7 @@ from hybridseq.model import Seq2Seq, build_model
 from hybridseq.predict import score
 from hybridseq.vocab import PAD_ID
 
-LOWER_IS_BETTER = {"loss", "wer", "per", "mse", "mae"}
+LOWER_IS_BETTER = {"loss", "wer", "per", "mse", "mae", "mape", "smape"}
 PERCENT_FLOOR = 1e-2  # least denominator of the mape / smape losses (scaled values are ~1)
 
 

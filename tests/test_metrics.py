@@ -112,3 +112,13 @@ def test_mse_mae_over_arrays_and_tensors():
     assert mae(hyps, refs) == pytest.approx(7 / 5)
     with pytest.raises(ValueError, match="shape"):
         mse([np.zeros(2)], [np.zeros(3)])
+
+
+def test_vector_percentage_errors_by_hand():
+    from hybridseq import metrics as M
+
+    hyp, ref = [np.array([[1.5], [0.5]])], [np.array([[1.0], [1.0]])]
+    assert M.mape(hyp, ref) == pytest.approx(50.0)
+    assert M.smape(hyp, ref) == pytest.approx((200 * 0.5 / 2.5 + 200 * 0.5 / 1.5) / 2)
+    with pytest.raises(ValueError, match="shape"):
+        M.mape([np.ones(2)], [np.ones(3)])

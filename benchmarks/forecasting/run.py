@@ -70,17 +70,21 @@ def load_competition(dataset: str, limit: int | None) -> dict[str, list]:
     return by_type
 
 
-def window_config(base: dict, items: list, lookback: float, shortest: float) -> ForecastConfig:
+def window_config(
+    base: dict, items: list, lookback: float, shortest: float, history: float | None
+) -> ForecastConfig:
     """The forecast section for one frequency: the competition's horizon h and period, a
-    lookback of ``lookback`` horizons and at least ``shortest`` horizons; the scaling,
-    validation and window cap of the config file are kept."""
+    lookback of ``lookback`` horizons and at least ``shortest`` horizons, and training windows
+    from the last ``history`` horizons of each series only (all when None); the scaling,
+    validation and deseasonalisation of the config file are kept."""
     h, m = items[0].h, items[0].period
-    kept = {
-        k: base[k] for k in ("scale", "validation", "max_windows", "deseasonalize") if k in base
-    }
+    kept = {k: base[k] for k in ("scale", "validation", "deseasonalize") if k in base}
     longest = max(1, round(lookback * h))
     fewest = min(longest, max(1, round(shortest * h)))
-    return ForecastConfig(horizon=h, lookback=longest, min_lookback=fewest, period=m, **kept)
+    recent = max(1, round(history * h)) if history is not None else base.get("max_windows")
+    return ForecastConfig(
+        horizon=h, lookback=longest, min_lookback=fewest, period=m, max_windows=recent, **kept
+    )
 
 
 def training_windows(items: list, cfg: ForecastConfig) -> int:
@@ -217,6 +221,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--minutes", type=float, default=30.0, help="training budget, whole data set")
     p.add_argument("--lookback", type=float, default=3.0, help="most past points, in horizons")
     p.add_argument("--min-lookback", type=float, default=1.0, help="fewest, in horizons")
+    p.add_argument(
+        "--history", type=float, help="train on windows of the last N horizons only (N-BEATS' L_H)"
+    )
     p.add_argument("--no-validation", action="store_true", help="train up to the test part")
     p.add_argument("--limit", type=int, help="first N series of each frequency (smoke tests)")
     p.add_argument("--only", help="comma-separated frequencies, e.g. yearly,monthly")
@@ -242,7 +249,8 @@ def main() -> None:
     if args.no_validation:
         base["validation"] = False
     configs = {
-        f: window_config(base, items, args.lookback, args.min_lookback) for f, items in data.items()
+        f: window_config(base, items, args.lookback, args.min_lookback, args.history)
+        for f, items in data.items()
     }
     windows = {f: training_windows(data[f], cfg) for f, cfg in configs.items()}
     minutes = share_minutes(windows, args.minutes)
