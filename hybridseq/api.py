@@ -67,12 +67,20 @@ class Model:
         return d
 
     def predict(
-        self, sources: Sequence[Any], beam: int | None = None, steps: int | None = None
+        self,
+        sources: Sequence[Any],
+        beam: int | None = None,
+        steps: int | None = None,
+        covariates: Sequence[Any] | None = None,
     ) -> list[Any]:
         """Sources (text, or (S, D) arrays) -> outputs (text, or (T, D) arrays; (T, D, Q) for
-        a model with Q quantiles)."""
+        a model with Q quantiles). A model trained with covariates needs ``covariates``: per
+        source a (T, C) array of the values known at its T output steps (T replaces
+        ``steps``)."""
+        if covariates is not None and steps is not None:
+            raise ValueError("give steps or covariates (their length is the steps), not both")
         dcfg = self.decode_config(beam, steps)
-        return _predict(self.network, self.codec, list(sources), dcfg, self.device)
+        return _predict(self.network, self.codec, list(sources), dcfg, self.device, covariates)
 
     def evaluate(
         self,

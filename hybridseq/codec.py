@@ -1,6 +1,7 @@
 """How each side of a pair turns into tensors and back: a tokenizer and a vocabulary for a token
-side, a fixed width for a vector side. A checkpoint saves the codec (as JSON) with the model, so
-a loaded model reads and writes text exactly as it did in training."""
+side, a fixed width for a vector side (and for the covariates of the target steps, when the
+examples carry them). A checkpoint saves the codec (as JSON) with the model, so a loaded model
+reads and writes text exactly as it did in training."""
 
 from __future__ import annotations
 
@@ -85,23 +86,45 @@ class Side:
 
 @dataclass
 class Codec:
-    """Source and target sides."""
+    """Source and target sides, and the width of the target steps' covariates if any."""
 
     source: Side
     target: Side
+    covariates: Side | None = None
 
     def encode_pairs(self, pairs: Sequence[tuple], where: str = "data") -> list[tuple[Tensor, ...]]:
-        return [
-            (
-                self.source.encode(s, f"{where}: example {i + 1} source"),
-                self.target.encode(t, f"{where}: example {i + 1} target"),
+        """(source, target) pairs, or (source, target, covariates) triples for a codec with
+        covariates, as tensors."""
+        return [self.encode_pair(p, f"{where}: example {i + 1}") for i, p in enumerate(pairs)]
+
+    def encode_pair(self, pair: tuple, where: str) -> tuple[Tensor, ...]:
+        """One example; ``where`` starts its error messages."""
+        src = self.source.encode(pair[0], f"{where} source")
+        tgt = self.target.encode(pair[1], f"{where} target")
+        if self.covariates is None:
+            if len(pair) > 2:
+                raise DataError(f"{where}: has covariates, but the model takes none")
+            return src, tgt
+        if len(pair) < 3:
+            raise DataError(
+                f"{where}: no covariates; the model needs (target length, "
+                f"{self.covariates.dim}) covariates with each example"
             )
-            for i, (s, t) in enumerate(pairs)
-        ]
+        cov = self.covariates.encode(pair[2], f"{where} covariates")
+        if len(cov) != len(tgt):
+            raise DataError(
+                f"{where}: covariates have {len(cov)} rows, the target {len(tgt)}; "
+                "one row per target step"
+            )
+        return src, tgt, cov
 
     def to_dict(self) -> dict:
-        return {"source": self.source.to_dict(), "target": self.target.to_dict()}
+        d = {"source": self.source.to_dict(), "target": self.target.to_dict()}
+        if self.covariates is not None:
+            d["covariates"] = self.covariates.to_dict()
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Codec:
-        return cls(Side.from_dict(d["source"]), Side.from_dict(d["target"]))
+        cov = Side.from_dict(d["covariates"]) if "covariates" in d else None
+        return cls(Side.from_dict(d["source"]), Side.from_dict(d["target"]), cov)

@@ -102,6 +102,7 @@ class ModelConfig:
     tgt_vocab: int | None = None
     src_dim: int | None = None  # vector width of the source (vectors only)
     tgt_dim: int | None = None  # vector width of the target (vectors only)
+    tgt_cov_dim: int | None = None  # width C of the covariates known at each target step
 
     def __post_init__(self) -> None:
         _choice("model.family", self.family, ("lstm_attention", "hybrid"))

@@ -22,8 +22,8 @@ SPLITS = ("train", "valid", "test")
 class Split:
     """Raw pairs (text or arrays) and their encoded tensors, index-aligned."""
 
-    pairs: list[tuple[Any, Any]]
-    items: list[tuple[Tensor, Tensor]]
+    pairs: list[tuple[Any, ...]]  # (source, target), or (source, target, covariates)
+    items: list[tuple[Tensor, ...]]
 
 
 def parse_paths(spec: str) -> str | tuple[str, str]:
@@ -78,7 +78,8 @@ def read_splits(cfg: DataConfig, seed: int) -> dict[str, list]:
 
 
 def fit_codec(cfg: DataConfig, train_pairs: list) -> Codec:
-    """Tokenizers and vocabularies from the training pairs (or widths for vectors)."""
+    """Tokenizers and vocabularies from the training pairs (or widths for vectors and for the
+    covariates of triples)."""
 
     def side(values: list, kind: str) -> Side:
         if isinstance(values[0], str):
@@ -87,13 +88,15 @@ def fit_codec(cfg: DataConfig, train_pairs: list) -> Codec:
 
     if not train_pairs:
         raise ConfigError("data.train: no training pairs")
+    first = train_pairs[0]
     return Codec(
-        side([s for s, _ in train_pairs], cfg.src_tokenize),
-        side([t for _, t in train_pairs], cfg.tgt_tokenize),
+        side([p[0] for p in train_pairs], cfg.src_tokenize),
+        side([p[1] for p in train_pairs], cfg.tgt_tokenize),
+        Side(dim=int(first[2].shape[1])) if len(first) > 2 else None,
     )
 
 
-def with_data_sizes(cfg: Config, codec: Codec, train: list[tuple[Tensor, Tensor]]) -> Config:
+def with_data_sizes(cfg: Config, codec: Codec, train: list[tuple[Tensor, ...]]) -> Config:
     """A copy of ``cfg`` with vocabulary sizes / vector widths (and the vector rollout length)
     taken from the data; a size the user set that disagrees with the data is an error."""
     m = cfg.model
@@ -102,6 +105,7 @@ def with_data_sizes(cfg: Config, codec: Codec, train: list[tuple[Tensor, Tensor]
         "src_dim": codec.source.dim,
         "tgt_vocab": len(codec.target.vocab) if codec.target.is_tokens else None,
         "tgt_dim": codec.target.dim,
+        "tgt_cov_dim": codec.covariates.dim if codec.covariates is not None else None,
     }
     for key, value in sizes.items():
         given = getattr(m, key)
@@ -110,7 +114,7 @@ def with_data_sizes(cfg: Config, codec: Codec, train: list[tuple[Tensor, Tensor]
     model = dataclasses.replace(m, **sizes)
     decode = cfg.decode
     if not codec.target.is_tokens and decode.steps is None:
-        decode = dataclasses.replace(decode, steps=max(len(t) for _, t in train))
+        decode = dataclasses.replace(decode, steps=max(len(item[1]) for item in train))
     return dataclasses.replace(cfg, model=model, decode=decode)
 
 
@@ -118,7 +122,7 @@ def filter_lengths(split: Split, cfg: DataConfig) -> Split:
     """Drop training pairs longer than data.max_src_len / max_tgt_len."""
     keep = [
         i
-        for i, (s, t) in enumerate(split.items)
+        for i, (s, t, *_) in enumerate(split.items)
         if (cfg.max_src_len is None or len(s) <= cfg.max_src_len)
         and (cfg.max_tgt_len is None or len(t) <= cfg.max_tgt_len)
     ]

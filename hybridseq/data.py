@@ -4,6 +4,10 @@ Two kinds of example share one pipeline: token sequences (read as text, tokenize
 by a :class:`Vocab`) and real-valued vector sequences (read from JSON lines). Token tensors are
 ``(L,)`` long, vector tensors ``(L, D)`` float; :func:`collate` tells them apart by dtype. Masks are
 bool with True = real position, everywhere.
+
+A vector example may carry a third part, covariates (T, C): values known for each target step
+(calendar features, planned promotions) that the decoder reads beside its previous output. Such
+examples are ``(source, target, covariates)`` triples instead of pairs.
 """
 
 from __future__ import annotations
@@ -164,28 +168,37 @@ def _parse_side(record: dict, side: str, where: str) -> np.ndarray:
 
 def read_vectors_jsonl(
     path: str | Path, *, src_dim: int | None = None, tgt_dim: int | None = None
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Read ``{"source": [[f, ...], ...], "target": [[f, ...], ...]}`` objects, one per line.
+) -> list[tuple[np.ndarray, ...]]:
+    """Read ``{"source": [[f, ...], ...], "target": [[f, ...], ...]}`` objects, one per line,
+    each with an optional ``"covariates": [[f, ...], ...]``, one row per target row.
 
     A flat list of numbers is a sequence of width-1 vectors. Every source must have width
-    ``src_dim`` (every target ``tgt_dim``) when given, else the width seen on the first example.
+    ``src_dim`` (every target ``tgt_dim``) when given, else the width seen on the first example;
+    covariates have the width of the first line's, and every line has them or none does.
     Rows and columns in error messages count from 0, lines from 1. Blank lines are skipped.
 
     Returns:
-        A list of ``(source, target)`` float32 arrays of shapes (S, D_src) and (T, D_tgt).
+        A list of ``(source, target)`` float32 arrays of shapes (S, D_src) and (T, D_tgt), or of
+        ``(source, target, covariates)`` with covariates (T, C).
     """
     expected = {
         "source": _expected_width(src_dim, "src_dim"),
         "target": _expected_width(tgt_dim, "tgt_dim"),
+        "covariates": None,
     }
-    pairs = []
+    pairs, first = [], None  # first: (line number, whether it has covariates)
     for lineno, line in enumerate(_read_lines(path), start=1):
         if not line.strip():
             continue
         where = f"{path}:{lineno}"
         record = _parse_record(line, where)
-        src, tgt = _parse_side(record, "source", where), _parse_side(record, "target", where)
-        for side, arr in (("source", src), ("target", tgt)):
+        sides = ["source", "target"] + (["covariates"] if "covariates" in record else [])
+        first = first or (lineno, len(sides) == 3)
+        if first[1] != (len(sides) == 3):
+            has = "has" if first[1] else "has no"
+            raise DataError(f'{where}: line {first[0]} {has} "covariates"; all lines or none')
+        arrays = tuple(_parse_side(record, side, where) for side in sides)
+        for side, arr in zip(sides, arrays, strict=True):
             if expected[side] is None:
                 expected[side] = (arr.shape[1], f"as on line {lineno}")
             width, reason = expected[side]
@@ -194,7 +207,12 @@ def read_vectors_jsonl(
                 raise DataError(
                     f"{where}: {side} vectors have width {got}, expected {width} ({reason})"
                 )
-        pairs.append((src, tgt))
+        if len(arrays) == 3 and len(arrays[2]) != len(arrays[1]):
+            raise DataError(
+                f"{where}: covariates have {len(arrays[2])} rows, the target {len(arrays[1])}; "
+                "one row per target step"
+            )
+        pairs.append(arrays)
     return _require_examples(pairs, str(path))
 
 
@@ -211,7 +229,7 @@ def read_pairs(
     *,
     src_dim: int | None = None,
     tgt_dim: int | None = None,
-) -> list[tuple[str, str]] | list[tuple[np.ndarray, np.ndarray]]:
+) -> list[tuple[str, str]] | list[tuple[np.ndarray, ...]]:
     """Read examples, choosing the reader from the file extension.
 
     ``.tsv``/``.txt`` -> :func:`read_tsv`; ``.jsonl`` -> :func:`read_vectors_jsonl` (the only
@@ -238,9 +256,9 @@ def read_pairs(
 # --------------------------------------------------------------------------- tensors
 
 
-def pair_lengths(items: Sequence[tuple[Tensor, Tensor]]) -> list[int]:
+def pair_lengths(items: Sequence[tuple[Tensor, ...]]) -> list[int]:
     """The length used for bucketing: the longer of source and target, per example."""
-    return [max(len(src), len(tgt)) for src, tgt in items]
+    return [max(len(item[0]), len(item[1])) for item in items]
 
 
 # --------------------------------------------------------------------------- batches
@@ -259,6 +277,8 @@ class Batch:
             then EOS for tokens (T = longest target + 1), the target itself for vectors.
         tgt_mask: (B, T) bool; the same for ``tgt_in`` and ``tgt_out``.
         index: row ``b`` holds example ``index[b]`` of the dataset, to restore input order.
+        tgt_cov: (B, T, C) float, the covariates known at each target step (padded with 0.0),
+            or None for examples without covariates.
     """
 
     src: Tensor
@@ -267,6 +287,7 @@ class Batch:
     tgt_out: Tensor
     tgt_mask: Tensor
     index: list[int]
+    tgt_cov: Tensor | None = None
 
     def to(self, device: torch.device | str) -> Batch:
         """A copy with every tensor on ``device``."""
@@ -277,6 +298,7 @@ class Batch:
             tgt_out=self.tgt_out.to(device),
             tgt_mask=self.tgt_mask.to(device),
             index=list(self.index),
+            tgt_cov=None if self.tgt_cov is None else self.tgt_cov.to(device),
         )
 
     @property
@@ -325,22 +347,25 @@ def _shift_target(tgts: Sequence[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
     return tgt_in, tgt_out, mask
 
 
-def collate(items: Sequence[tuple[Tensor, Tensor]], index: Sequence[int]) -> Batch:
-    """Pad ``(source, target)`` pairs into a :class:`Batch`.
+def collate(items: Sequence[tuple[Tensor, ...]], index: Sequence[int]) -> Batch:
+    """Pad ``(source, target)`` pairs, or ``(source, target, covariates)`` triples, into a
+    :class:`Batch`.
 
     Args:
         items: pairs of (S_i,) long or (S_i, D_in) float sources and (T_i,) long or
-            (T_i, D_out) float targets; each side is tokens or vectors by its dtype.
+            (T_i, D_out) float targets; each side is tokens or vectors by its dtype; triples
+            add (T_i, C) float covariates.
         index: the dataset position of each item, same length as ``items``.
     """
     if not items:
         raise ValueError("cannot collate an empty batch")
     if len(index) != len(items):
         raise ValueError(f"collate got {len(items)} items but {len(index)} indices")
-    srcs = [src for src, _ in items]
+    srcs = [item[0] for item in items]
     src, src_mask = pad_batch(srcs, PAD_ID if _is_tokens(srcs, "source") else 0.0)
-    tgt_in, tgt_out, tgt_mask = _shift_target([tgt for _, tgt in items])
-    return Batch(src, src_mask, tgt_in, tgt_out, tgt_mask, [int(i) for i in index])
+    tgt_in, tgt_out, tgt_mask = _shift_target([item[1] for item in items])
+    tgt_cov = pad_batch([item[2] for item in items], 0.0)[0] if len(items[0]) > 2 else None
+    return Batch(src, src_mask, tgt_in, tgt_out, tgt_mask, [int(i) for i in index], tgt_cov)
 
 
 def _sort_within_chunks(order: list[int], lengths: Sequence[int], chunk: int) -> list[int]:

@@ -115,19 +115,29 @@ def beam_search(
 
 
 @torch.no_grad()
-def rollout(model, src: Tensor, src_mask: Tensor, steps: int) -> Tensor:
+def rollout(
+    model, src: Tensor, src_mask: Tensor, steps: int, covariates: Tensor | None = None
+) -> Tensor:
     """Vector targets: feed each predicted vector (the point forecast of a quantile model) back
     as the next input.
 
-    src (B, S, D_in), src_mask (B, S) -> predictions (B, steps, D_out), or all quantiles
-    (B, steps, D_out, Q) for a model with Q ``quantiles`` (``model.point`` picks the point).
+    Args:
+        src: (B, S, D_in); src_mask: (B, S) bool.
+        steps: how many vectors to predict.
+        covariates: (B, steps, C) the known covariates of each step, for a model that takes
+            them (``cov_dim`` C).
+    Returns:
+        predictions (B, steps, D_out), or all quantiles (B, steps, D_out, Q) for a model with
+        Q ``quantiles`` (``model.point`` picks the point forecasts).
     """
+    model.check_covariates(covariates, (src.shape[0], steps))
     enc = model.encode(src, src_mask)
     state = model.init_state(enc)
     prev = model.start_inputs(src.shape[0], src.device)
     outputs = []
-    for _ in range(steps):
-        out, state = model.decode_step(prev, state, enc)
+    for t in range(steps):
+        cov = None if covariates is None else covariates[:, t]
+        out, state = model.decode_step(prev, state, enc, cov)
         prev = model.point(out)
         outputs.append(out)
     return torch.stack(outputs, dim=1)

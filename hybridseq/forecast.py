@@ -19,6 +19,14 @@ forecasts every level: the table gets a ``q0.1``, ``q0.5``, ``q0.9`` column each
 ``forecast`` (the level closest to 0.5), the plot shades the band between the lowest and the
 highest level, and the evaluation adds its ``coverage``.
 
+Covariates are values known ahead, for the past and the horizon alike: the phase in the seasonal
+period (``calendar``: its sin and cos) and the user's columns (``Columns.covariates``, e.g.
+planned promotions). For the past they are extra source columns, so a source is (S, D + C); for
+the horizon they are fed to the decoder beside its previous output, (H, C). To forecast beyond
+the data, a series' table ends with rows whose targets are empty and covariates filled: at
+least H of them. User covariates are standardised per series (training-part statistics), never
+scaled with the target.
+
 The command line, ``python -m hybridseq.forecast train|forecast|evaluate``, is at the end.
 """
 
@@ -29,7 +37,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,49 +65,76 @@ class Columns:
 
     Long form: one row per (series, time): an ``id`` column, a ``time`` column and the
     ``target`` columns (default ``["target"]``). Wide form (``wide``): one series with one
-    column per variable (default: every column but ``time``) and an optional ``time`` column
-    (without it, row order is time order).
+    column per variable (default: every column but ``time`` and the covariates) and an optional
+    ``time`` column (without it, row order is time order). ``covariates`` name columns known
+    ahead; rows after a series' last target value with empty targets and filled covariates are
+    its future.
     """
 
     id: str = "id"
     time: str = "time"
     target: list[str] | None = None
     wide: bool = False
+    covariates: list[str] | None = None
 
 
 @dataclass
 class SeriesSet:
-    """Series keyed by id, oldest value first."""
+    """Series keyed by id, oldest value first; with covariates, F_i >= 0 future rows follow
+    the N_i observed ones."""
 
     values: dict[str, np.ndarray]  # id -> (N_i, D) float64, finite
-    times: dict[str, np.ndarray]  # id -> (N_i,) time stamps, strictly increasing
+    times: dict[str, np.ndarray]  # id -> (N_i + F_i,) time stamps, strictly increasing
     variables: list[str]  # the D variable names
+    covariates: dict[str, np.ndarray] = field(default_factory=dict)  # id -> (N_i + F_i, C)
+    covariate_names: list[str] = field(default_factory=list)  # the C names; [] for none
 
     @classmethod
     def from_arrays(
-        cls, arrays: dict[str, np.ndarray], variables: Sequence[str] | None = None
+        cls,
+        arrays: dict[str, np.ndarray],
+        variables: Sequence[str] | None = None,
+        covariates: dict[str, np.ndarray] | None = None,
+        covariate_names: Sequence[str] | None = None,
     ) -> SeriesSet:
-        """Series from arrays id -> (N,) or (N, D); times are positions 0..N-1."""
-        values, times = {}, {}
+        """Series from arrays id -> (N,) or (N, D), and optionally their covariates id ->
+        (N + F,) or (N + F, C), F rows of them ahead of the values; times are positions."""
+        values, times, known = {}, {}, {}
         for sid, arr in arrays.items():
-            x = np.asarray(arr, dtype=np.float64)
-            x = x[:, None] if x.ndim == 1 else x
-            values[str(sid)], times[str(sid)] = x, np.arange(len(x))
-        width = next(iter(values.values())).shape[1] if values else 1
-        names = list(variables) if variables else [f"x{d}" for d in range(width)]
-        series = cls(values, times, names)
+            values[str(sid)] = _as_columns(arr)
+            if covariates is not None:
+                known[str(sid)] = _as_columns(covariates[sid])
+                if len(known[str(sid)]) < len(values[str(sid)]):
+                    raise DataError(f"series {sid!r}: fewer rows of covariates than values")
+            times[str(sid)] = np.arange(len(known.get(str(sid), values[str(sid)])))
+        names = list(variables or _default_names("x", values))
+        cov_names = list(covariate_names or _default_names("c", known))
+        series = cls(values, times, names, known, cov_names)
         for sid in values:
             _check_values(series, sid, "arrays")
         return series
+
+
+def _as_columns(x: np.ndarray) -> np.ndarray:
+    """(N,) or (N, D) -> (N, D) float64."""
+    x = np.asarray(x, dtype=np.float64)
+    return x[:, None] if x.ndim == 1 else x
+
+
+def _default_names(prefix: str, arrays: dict[str, np.ndarray]) -> list[str]:
+    """Column names x0, x1, ... for the width of the first (N, D) array; [] for none."""
+    width = next(iter(arrays.values())).shape[1] if arrays else 0
+    return [f"{prefix}{d}" for d in range(width)]
 
 
 def read_series(data: str | Path | pd.DataFrame, columns: Columns | None = None) -> SeriesSet:
     """Read series from a CSV file or a DataFrame, long or wide form (see ``Columns``).
 
     Raises:
-        DataError: a missing column, a non-numeric, NaN or infinite value, or unsorted or
-            duplicated time stamps within a series; the message names the series, the position
-            in it (0 = oldest) and the time stamp.
+        DataError: a missing column, a non-numeric, NaN or infinite value (an empty target is
+            allowed only in the future rows after the last target value, with covariates), or
+            unsorted or duplicated time stamps within a series; the message names the series,
+            the position in it (0 = oldest) and the time stamp.
     """
     columns = columns or Columns()
     frame, where = _load_table(data)
@@ -128,38 +163,49 @@ def _require_columns(frame: pd.DataFrame, names: Sequence[str], where: str) -> N
 
 
 def _read_long(frame: pd.DataFrame, columns: Columns, where: str) -> SeriesSet:
-    targets = columns.target or ["target"]
-    _require_columns(frame, [columns.id, columns.time, *targets], where)
+    targets, known = columns.target or ["target"], columns.covariates or []
+    _require_columns(frame, [columns.id, columns.time, *targets, *known], where)
     times_all = _parse_times(frame[columns.time], columns.time, where)
     if frame[columns.id].isna().any():
         row = int(np.flatnonzero(frame[columns.id].isna().to_numpy())[0])
         raise DataError(f"{where}: row {row}: column {columns.id!r} (the series id) is empty")
-    values, times = {}, {}
+    series = SeriesSet({}, {}, list(targets), {}, list(known))
     for sid, rows in frame.groupby(columns.id, sort=False).indices.items():
-        values[str(sid)] = _numeric(frame.iloc[rows][targets], str(sid), where)
-        times[str(sid)] = times_all[rows]
-    series = SeriesSet(values, times, list(targets))
-    for sid in values:
-        _check_times(series, sid, where)
-        _check_values(series, sid, where)
+        _add_series(series, str(sid), frame.iloc[rows], times_all[rows], where)
     return series
 
 
 def _read_wide(frame: pd.DataFrame, columns: Columns, where: str) -> SeriesSet:
-    has_time = columns.time in frame.columns
-    targets = columns.target or [str(c) for c in frame.columns if c != columns.time]
-    _require_columns(frame, targets, where)
+    has_time, known = columns.time in frame.columns, columns.covariates or []
+    others = [str(c) for c in frame.columns if c != columns.time and str(c) not in known]
+    targets = columns.target or others
+    _require_columns(frame, [*targets, *known], where)
     if not targets:
         raise DataError(f"{where}: no value columns besides {columns.time!r}")
     if has_time:
         stamps = _parse_times(frame[columns.time], columns.time, where)
     else:
         stamps = np.arange(len(frame))
-    values = {WIDE_ID: _numeric(frame[targets], WIDE_ID, where)}
-    series = SeriesSet(values, {WIDE_ID: stamps}, list(targets))
-    _check_times(series, WIDE_ID, where)
-    _check_values(series, WIDE_ID, where)
+    series = SeriesSet({}, {}, list(targets), {}, list(known))
+    _add_series(series, WIDE_ID, frame, stamps, where)
     return series
+
+
+def _add_series(
+    series: SeriesSet, sid: str, rows: pd.DataFrame, stamps: np.ndarray, where: str
+) -> None:
+    """Parse and check one series' rows (its targets and covariates) into ``series``. With
+    covariates, the rows after the last target value whose targets are all empty are the
+    future: their covariates are kept, their targets are not values."""
+    values = _numeric(rows[series.variables], sid, where)
+    series.times[sid] = stamps
+    if series.covariate_names:
+        series.covariates[sid] = _numeric(rows[series.covariate_names], sid, where)
+        observed = np.flatnonzero(~np.isnan(values).all(axis=1))
+        values = values[: observed[-1] + 1 if len(observed) else 0]
+    series.values[sid] = values
+    _check_times(series, sid, where)
+    _check_values(series, sid, where)
 
 
 def _parse_times(column: pd.Series, name: str, where: str) -> np.ndarray:
@@ -208,15 +254,19 @@ def _check_times(series: SeriesSet, sid: str, where: str) -> None:
 
 
 def _check_values(series: SeriesSet, sid: str, where: str) -> None:
-    """Every value finite, or a message naming the series, position, time and variable."""
-    bad = np.argwhere(~np.isfinite(series.values[sid]))
-    if len(bad):
-        i, d = bad[0]
-        value, stamp = series.values[sid][i, d], series.times[sid][i]
-        raise DataError(
-            f"{where}: series {sid!r}, position {i} (time {stamp}): "
-            f"{series.variables[d]!r} is {value}; values must be finite"
-        )
+    """Every value and covariate finite, or a message naming the series, position, time and
+    column."""
+    checks = [(series.values[sid], series.variables)]
+    if series.covariate_names:
+        checks.append((series.covariates[sid], series.covariate_names))
+    for x, names in checks:
+        bad = np.argwhere(~np.isfinite(x))
+        if len(bad):
+            i, d = bad[0]
+            raise DataError(
+                f"{where}: series {sid!r}, position {i} (time {series.times[sid][i]}): "
+                f"{names[d]!r} is {x[i, d]}; values must be finite"
+            )
 
 
 # --------------------------------------------------------------------------- windows and scaling
@@ -234,6 +284,7 @@ class ForecastConfig:
     validation: bool = True  # hold out the H points before the test part for validation
     max_windows: int | None = None  # per series, keep the most recent training windows only
     deseasonalize: bool = False  # divide out multiplicative seasonal indices (see fit_seasons)
+    calendar: bool = False  # sin and cos of the phase in the period as covariates (period > 1)
 
     def __post_init__(self) -> None:
         if self.horizon < 1:
@@ -249,6 +300,8 @@ class ForecastConfig:
             raise ConfigError(f"forecast.scale: {self.scale!r} is not mean_abs, standard, window")
         if self.period < 1 or (self.max_windows is not None and self.max_windows < 1):
             raise ConfigError("forecast.period and forecast.max_windows must be >= 1")
+        if self.calendar and self.period < 2:
+            raise ConfigError("forecast.calendar: the phase features need forecast.period > 1")
 
 
 def split_starts(n: int, cfg: ForecastConfig) -> dict[str, list[int]]:
@@ -359,27 +412,77 @@ def _scale_for(sid: str, source: np.ndarray, scales: dict, method: str) -> tuple
     return scales[sid]
 
 
+def calendar_features(n: int, period: int) -> np.ndarray:
+    """sin and cos of 2 pi (position mod m) / m for positions 0 .. n - 1 (position 0 = the
+    series' first point), (n, 2): the phase in the seasonal period, known for any future
+    position."""
+    phase = 2 * np.pi * (np.arange(n) % period) / period
+    return np.stack([np.sin(phase), np.cos(phase)], axis=1)
+
+
+def covariate_scales(series: SeriesSet, cfg: ForecastConfig) -> dict[str, tuple[np.ndarray, ...]]:
+    """Per-series (mean, std), each (C,), of the user covariates over the training part (the
+    rows before every validation and test target); empty without covariates."""
+    if not series.covariate_names:
+        return {}
+    return {
+        sid: fit_scale(series.covariates[sid][: _training_end(len(y), cfg)], "standard")
+        for sid, y in series.values.items()
+    }
+
+
+def known_inputs(cfg: ForecastConfig, user: np.ndarray | None, stats, n: int) -> np.ndarray:
+    """The covariates of positions 0 .. n - 1 as the model sees them, (n, C'): the calendar
+    features (with ``calendar``), then the user's (N', C) columns standardised by ``stats``
+    (mean, std); (n, 0) when there are none."""
+    parts = [calendar_features(n, cfg.period)] if cfg.calendar else []
+    if user is not None:
+        mean, std = stats
+        parts.append((user[:n] - mean) / std)
+    return np.concatenate(parts, axis=1) if parts else np.zeros((n, 0))
+
+
 def make_windows(
-    series: SeriesSet, cfg: ForecastConfig, scales: dict, seasons: dict | None = None
-) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+    series: SeriesSet,
+    cfg: ForecastConfig,
+    scales: dict,
+    seasons: dict | None = None,
+    cov_scales: dict | None = None,
+) -> dict[str, list[tuple[np.ndarray, ...]]]:
     """Scaled (source (S, D), target (H, D)) pairs per split, series by series (seasonally
-    adjusted first by ``seasons``, id -> (m, D), where given)."""
+    adjusted first by ``seasons``, id -> (m, D), where given). With covariates (calendar or
+    the user's, standardised by ``cov_scales``, fitted here when not given) a window is a
+    triple: source (S, D + C) with the past covariates as extra columns, target (H, D), and
+    the covariates of the target steps (H, C)."""
     out: dict[str, list] = {"train": [], "valid": [], "test": []}
     seasons = seasons or {}
+    cov_scales = covariate_scales(series, cfg) if cov_scales is None else cov_scales
     for sid, y in series.values.items():
         if sid in seasons:
             y = y / season_at(seasons[sid], 0, len(y))
+        known = known_inputs(cfg, series.covariates.get(sid), cov_scales.get(sid), len(y))
         for split, starts in split_starts(len(y), cfg).items():
             for t in starts:
                 src, tgt = y[max(0, t - cfg.lookback) : t], y[t : t + cfg.horizon]
                 loc, scale = _scale_for(sid, src, scales, cfg.scale)
-                out[split].append(((src - loc) / scale, (tgt - loc) / scale))
+                window = ((src - loc) / scale, (tgt - loc) / scale)
+                out[split].append(_with_known(window, known, t))
     return out
 
 
+def _with_known(window: tuple, known: np.ndarray, t: int) -> tuple:
+    """(source (S, D), target (H, D)) of the window at t -> with known (N, C) covariates,
+    (source (S, D + C), target, covariates (H, C)); unchanged when C = 0."""
+    if known.shape[1] == 0:
+        return window
+    src, tgt = window
+    past = known[t - len(src) : t]
+    return np.concatenate([src, past], axis=1), tgt, known[t : t + len(tgt)]
+
+
 def write_windows(windows: dict[str, list], folder: Path) -> dict[str, str]:
-    """Write each non-empty split as JSONL (``{"source": ..., "target": ...}`` per line), the
-    format ``data.train`` reads; returns split -> path."""
+    """Write each non-empty split as JSONL (``{"source": ..., "target": ...}`` per line, and
+    ``"covariates"`` for triples), the format ``data.train`` reads; returns split -> path."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
     for split, pairs in windows.items():
@@ -387,8 +490,9 @@ def write_windows(windows: dict[str, list], folder: Path) -> dict[str, str]:
             continue
         path = folder / f"{split}.jsonl"
         with path.open("w") as f:
-            for src, tgt in pairs:
-                row = {"source": np.round(src, 6).tolist(), "target": np.round(tgt, 6).tolist()}
+            for window in pairs:
+                parts = zip(("source", "target", "covariates"), window, strict=False)
+                row = {key: np.round(x, 6).tolist() for key, x in parts}
                 f.write(json.dumps(row) + "\n")
         paths[split] = str(path)
     return paths
@@ -424,17 +528,19 @@ def fit_forecaster(
     and become ``data.train`` / ``valid`` / ``test``. ``out`` also receives ``forecast.json``
     (the forecast section, columns, variables and per-series scales) and the checkpoints.
     ``columns`` says how to read a CSV or DataFrame; ``forecast`` and ``evaluate_forecasts``
-    reuse it by default.
+    reuse it by default (with the series' covariate names).
     """
     columns = columns or Columns()
     series = data if isinstance(data, SeriesSet) else read_series(data, columns)
+    columns = replace(columns, covariates=series.covariate_names or None)
     raw = _raw_config(config, overrides)
     cfg = from_dict(ForecastConfig, raw.pop("forecast", None) or {}, "forecast")
     if "data" in raw:
         raise ConfigError("data: set by the forecaster (the windows); remove the data section")
     check_lengths(series, cfg)
     scales, seasons = series_scales(series, cfg), fit_seasons(series, cfg)
-    windows = make_windows(series, cfg, scales, seasons)
+    cov_scales = covariate_scales(series, cfg)
+    windows = make_windows(series, cfg, scales, seasons, cov_scales)
     if not windows["train"]:
         raise DataError(
             f"no series is long enough for a training window (min_lookback {cfg.min_lookback} "
@@ -444,12 +550,18 @@ def fit_forecaster(
     counts = ", ".join(f"{len(v)} {k}" for k, v in windows.items())
     log(f"{len(series.values)} series -> windows: {counts}")
     raw["data"] = write_windows(windows, out / "windows")
-    _save_meta(out, cfg, columns, series.variables, scales, seasons)
+    _save_meta(out, cfg, columns, series.variables, scales, seasons, cov_scales)
     return api.train(raw, out, log=log)
 
 
 def _save_meta(
-    out: Path, cfg, columns: Columns, variables: list[str], scales: dict, seasons: dict
+    out: Path,
+    cfg,
+    columns: Columns,
+    variables: list[str],
+    scales: dict,
+    seasons: dict,
+    cov_scales: dict,
 ) -> None:
     meta = {
         "forecast": asdict(cfg),
@@ -457,6 +569,7 @@ def _save_meta(
         "variables": variables,
         "scales": {sid: [loc.tolist(), sc.tolist()] for sid, (loc, sc) in scales.items()},
         "seasons": {sid: p.tolist() for sid, p in seasons.items()},
+        "covariate_scales": {sid: [m.tolist(), sd.tolist()] for sid, (m, sd) in cov_scales.items()},
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / META_FILE).write_text(json.dumps(meta))
@@ -475,6 +588,8 @@ class Forecaster:
     variables: list[str]
     scales: dict[str, tuple[np.ndarray, np.ndarray]]  # id -> (loc (D,), scale (D,))
     seasons: dict[str, np.ndarray]  # id -> seasonal profile (m, D), with deseasonalize
+    # id -> (mean (C,), std (C,)) of the user covariates (named by columns.covariates)
+    covariate_scales: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     @property
     def quantiles(self) -> list[float]:
@@ -489,6 +604,7 @@ def load_forecaster(run: str | Path, device: str = "auto") -> Forecaster:
         raise CheckpointError(f"{run}: no {META_FILE}; not a fit_forecaster output directory")
     meta = json.loads((run / META_FILE).read_text())
     scales = {s: (np.array(loc), np.array(sc)) for s, (loc, sc) in meta["scales"].items()}
+    known = meta.get("covariate_scales", {})
     return Forecaster(
         model=api.load(run, device=device),
         config=from_dict(ForecastConfig, meta["forecast"], "forecast"),
@@ -496,44 +612,87 @@ def load_forecaster(run: str | Path, device: str = "auto") -> Forecaster:
         variables=list(meta["variables"]),
         scales=scales,
         seasons={sid: np.array(p) for sid, p in meta.get("seasons", {}).items()},
+        covariate_scales={s: (np.array(m), np.array(sd)) for s, (m, sd) in known.items()},
     )
 
 
-def predict_quantiles(fc: Forecaster, histories: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def predict_quantiles(
+    fc: Forecaster,
+    histories: dict[str, np.ndarray],
+    covariates: dict[str, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
     """The H values after each history, in the series' units, at every quantile level.
 
     Args:
         histories: id -> (N, D) past values, oldest first, N >= min_lookback.
+        covariates: for a model trained with user covariates, id -> (N + F, C) (or
+            (N + F,)) their values from the series' first point on, through F >= H rows after
+            the history.
     Returns:
         id -> (H, D, Q) forecasts at the Q levels of ``fc.quantiles``; Q = 1, the point
         forecast, for a model without quantiles. The scale and the (positive) seasonal indices
         apply to every level alike, so the levels stay in order.
     """
-    cfg, sources, scales, future = fc.config, [], [], []
-    for sid, y in histories.items():
-        if len(y) < cfg.min_lookback:
-            raise DataError(
-                f"series {sid!r} has {len(y)} points; forecasting needs at least "
-                f"{cfg.min_lookback} (the lookback)"
-            )
-        if y.shape[1] != len(fc.variables):
-            raise DataError(f"series {sid!r} has {y.shape[1]} variables, the model {fc.variables}")
-        profile = _season_for(fc, sid, y)
-        if profile is not None:
-            y = y / season_at(profile, 0, len(y))
-        ones = np.ones((cfg.horizon, y.shape[1]))
-        future.append(ones if profile is None else season_at(profile, len(y), cfg.horizon))
-        src = y[-cfg.lookback :]
-        loc, scale = _scale_for(sid, src, fc.scales, cfg.scale)
-        sources.append((src - loc) / scale)
-        scales.append((loc, scale))
-    outputs = fc.model.predict(sources, steps=cfg.horizon) if sources else []
+    covariates = covariates or {}
+    inputs = {sid: _model_inputs(fc, sid, y, covariates.get(sid)) for sid, y in histories.items()}
+    sources = [x[0] for x in inputs.values()]
+    known = [x[1] for x in inputs.values()]
+    if not sources:
+        outputs = []
+    elif known[0].shape[1]:
+        outputs = fc.model.predict(sources, covariates=known)
+    else:
+        outputs = fc.model.predict(sources, steps=fc.config.horizon)
     result = {}
-    for sid, out, (loc, scale), season in zip(histories, outputs, scales, future, strict=True):
+    for (sid, (_, _, loc, scale, season)), out in zip(inputs.items(), outputs, strict=True):
         q = np.asarray(out, dtype=np.float64)  # (H, D, Q), or (H, D) without quantiles
         q = q if q.ndim == 3 else q[..., None]
         result[sid] = (q * scale[:, None] + loc[:, None]) * season[..., None]
     return result
+
+
+def _model_inputs(fc: Forecaster, sid: str, y: np.ndarray, user: np.ndarray | None) -> tuple:
+    """One history y (N, D) -> the model's source (S, D + C) and the horizon's covariates
+    (H, C), and what turns its output back into the series' units: loc and scale, each (D,),
+    and the seasonal indices (H, D)."""
+    cfg = fc.config
+    if len(y) < cfg.min_lookback:
+        raise DataError(
+            f"series {sid!r} has {len(y)} points; forecasting needs at least "
+            f"{cfg.min_lookback} (the lookback)"
+        )
+    if y.shape[1] != len(fc.variables):
+        raise DataError(f"series {sid!r} has {y.shape[1]} variables, the model {fc.variables}")
+    n, season = len(y), np.ones((cfg.horizon, y.shape[1]))
+    profile = _season_for(fc, sid, y)
+    if profile is not None:
+        y, season = y / season_at(profile, 0, n), season_at(profile, n, cfg.horizon)
+    known = _known_for(fc, sid, n, user)  # (N + H, C)
+    src = y[-cfg.lookback :]
+    loc, scale = _scale_for(sid, src, fc.scales, cfg.scale)
+    source = np.concatenate([(src - loc) / scale, known[n - len(src) : n]], axis=1)
+    return source, known[n:], loc, scale, season
+
+
+def _known_for(fc: Forecaster, sid: str, n: int, user: np.ndarray | None) -> np.ndarray:
+    """The covariates (n + H, C) of a series with n points of history: calendar features and
+    the user's, standardised with the series' training statistics (or, for a series the model
+    has not seen, its history's)."""
+    cfg, names = fc.config, fc.columns.covariates or []
+    if not names:
+        return known_inputs(cfg, None, None, n + cfg.horizon)
+    user = None if user is None else _as_columns(user)
+    if user is None or user.shape[1] != len(names):
+        got = "none" if user is None else f"{user.shape[1]} columns"
+        raise DataError(f"series {sid!r}: the model needs the covariates {names}, got {got}")
+    if len(user) < n + cfg.horizon:
+        raise DataError(
+            f"series {sid!r} has {len(user) - n} rows of covariates after its last target "
+            f"value; forecasting needs {cfg.horizon} (rows with {', '.join(names)} filled and "
+            "the targets empty)"
+        )
+    stats = fc.covariate_scales.get(sid) or fit_scale(user[:n], "standard")
+    return known_inputs(cfg, user, stats, n + cfg.horizon)
 
 
 def point_forecasts(fc: Forecaster, quantiles: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -542,10 +701,15 @@ def point_forecasts(fc: Forecaster, quantiles: dict[str, np.ndarray]) -> dict[st
     return {sid: q[..., k] for sid, q in quantiles.items()}
 
 
-def predict_next(fc: Forecaster, histories: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def predict_next(
+    fc: Forecaster,
+    histories: dict[str, np.ndarray],
+    covariates: dict[str, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
     """The point forecasts of the H values after each history: id -> (N, D) -> id -> (H, D)
-    (the level closest to 0.5 for a quantile model; see ``predict_quantiles``)."""
-    return point_forecasts(fc, predict_quantiles(fc, histories))
+    (the level closest to 0.5 for a quantile model; ``covariates`` and the rest as in
+    ``predict_quantiles``)."""
+    return point_forecasts(fc, predict_quantiles(fc, histories, covariates))
 
 
 def _bands(fc: Forecaster, quantiles: dict[str, np.ndarray]) -> dict[str, tuple] | None:
@@ -613,7 +777,7 @@ def forecast(
     """
     fc = load_forecaster(run)
     series = _series_for(fc, data, columns)
-    quantiles = predict_quantiles(fc, series.values)
+    quantiles = predict_quantiles(fc, series.values, series.covariates)
     predicted = point_forecasts(fc, quantiles)
     bands = _bands(fc, quantiles)
     shown = quantiles if fc.quantiles else None
@@ -648,7 +812,7 @@ def evaluate_forecasts(
     check_lengths(series, fc.config)
     histories = {sid: y[:-h] for sid, y in series.values.items()}
     actuals = {sid: y[-h:] for sid, y in series.values.items()}
-    quantiles = predict_quantiles(fc, histories)
+    quantiles = predict_quantiles(fc, histories, series.covariates)
     methods = {"model": point_forecasts(fc, quantiles)}
     for name in baselines:
         methods[name] = baseline_forecasts(name, histories, h, m)
@@ -724,13 +888,15 @@ def _plot_one(ax, sid: str, history, forecast_, actual, band, variables) -> None
 
 def _columns_from_args(args: argparse.Namespace) -> Columns | None:
     """Columns from the flags, or None (use the run's) when no column flag is given."""
-    if args.id_col is None and args.time_col is None and args.target is None and not args.wide:
+    flags = (args.id_col, args.time_col, args.target, args.covariates)
+    if all(flag is None for flag in flags) and not args.wide:
         return None
     return Columns(
         id=args.id_col or "id",
         time=args.time_col or "time",
         target=args.target.split(",") if args.target else None,
         wide=args.wide,
+        covariates=args.covariates.split(",") if args.covariates else None,
     )
 
 
@@ -766,6 +932,11 @@ def _add_column_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time-col", help="time column (default time)")
     p.add_argument("--target", help="value column(s), comma-separated (default target)")
     p.add_argument("--wide", action="store_true", help="one series, one column per variable")
+    p.add_argument(
+        "--covariates",
+        help="columns known ahead, comma-separated; forecasting reads their future from rows "
+        "after each series' last target value, with the targets left empty",
+    )
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:

@@ -12,6 +12,9 @@ Families (chosen in ``build_model``):
 
 A vector target may be predicted as Q quantiles per variable (``quantiles``): the head then gives
 (B, T, D, Q), and ``point`` picks the level closest to 0.5, which is what the decoder is fed back.
+
+Covariates known for each target step (``cov_dim`` C > 0: calendar features, planned prices)
+join the decoder input: at step t it is [previous target; covariates of step t] (+ context).
 """
 
 from __future__ import annotations
@@ -84,6 +87,7 @@ class Seq2Seq(nn.Module):
         decoder_init: str,
         dropout: float,
         quantiles: Sequence[float] = (),
+        cov_dim: int = 0,
     ) -> None:
         super().__init__()
         self.src_input = src_input
@@ -96,6 +100,7 @@ class Seq2Seq(nn.Module):
         self.decoder_init = decoder_init
         self.dropout = nn.Dropout(dropout)
         self.quantiles = tuple(quantiles)
+        self.cov_dim = cov_dim
         # the point forecast: the level closest to 0.5 (the lower one on a tie)
         self.point_index = min(
             range(len(quantiles)), key=lambda i: abs(quantiles[i] - 0.5), default=0
@@ -164,11 +169,23 @@ class Seq2Seq(nn.Module):
             return torch.full((batch_size,), BOS_ID, dtype=torch.long, device=device)
         return torch.zeros(batch_size, self.target_width, device=device)
 
-    def _embed_target(self, prev: Tensor) -> Tensor:
-        """prev (B, ...) ids or (B, ..., D) vectors -> (B, ..., I) decoder input features."""
-        if self.tgt_embedding is not None:
-            return self.dropout(self.tgt_embedding(prev))
-        return prev
+    def _decoder_input(self, prev: Tensor, cov: Tensor | None) -> Tensor:
+        """prev (B, ...) ids or (B, ..., D) vectors, cov (B, ..., C) or None -> (B, ..., I + C):
+        the decoder's input apart from the attention context."""
+        x = self.dropout(self.tgt_embedding(prev)) if self.token_target else prev
+        self.check_covariates(cov, tuple(x.shape[:-1]))
+        return x if cov is None else torch.cat([x, cov.to(x.dtype)], dim=-1)
+
+    def check_covariates(self, cov: Tensor | None, lead: tuple[int, ...]) -> None:
+        """Refuse covariates that do not fit: a model with ``cov_dim`` C needs (*lead, C),
+        e.g. (B, T, C); one without needs None."""
+        want = (*lead, self.cov_dim) if self.cov_dim else None
+        got = None if cov is None else tuple(cov.shape)
+        if got != want:
+            expected = f"shape {want}" if want else "none (the model takes no covariates)"
+            raise ValueError(
+                f"decoder covariates: expected {expected}, got {f'shape {got}' if got else 'none'}"
+            )
 
     def _step(
         self,
@@ -178,8 +195,9 @@ class Seq2Seq(nn.Module):
         emb: Tensor | None = None,
         x_proj: Tensor | None = None,
     ) -> tuple[Tensor, DecoderState]:
-        """One step -> features (B, F) for the head. The target input enters either embedded,
-        emb (B, I), or already projected, x_proj (B, 4H), with ``weights`` made to match."""
+        """One step -> features (B, F) for the head. The target input (with the step's
+        covariates) enters either embedded, emb (B, I + C), or already projected, x_proj
+        (B, 4H), with ``weights`` made to match."""
         if self.attention is None:
             return self.decoder.step(state, emb, weights, x_proj)
         context, _ = self.attention(state.h[-1], enc.cache, enc.mask)  # (B, E)
@@ -188,7 +206,7 @@ class Seq2Seq(nn.Module):
         return torch.cat([out, context], dim=-1), state
 
     def decode_step(
-        self, prev: Tensor, state: DecoderState, enc: Encoded
+        self, prev: Tensor, state: DecoderState, enc: Encoded, cov: Tensor | None = None
     ) -> tuple[Tensor, DecoderState]:
         """One output position.
 
@@ -196,10 +214,12 @@ class Seq2Seq(nn.Module):
             prev: (B,) previous token ids, or (B, D) previous vectors.
             state: the decoder state after the previous step.
             enc: from ``encode``.
+            cov: (B, C) this step's covariates, for a model with ``cov_dim`` C.
         Returns:
             logits (B, V), vector (B, D) or quantiles (B, D, Q), and the new state.
         """
-        features, state = self._step(state, enc, enc.weights, emb=self._embed_target(prev))
+        emb = self._decoder_input(prev, cov)
+        features, state = self._step(state, enc, enc.weights, emb=emb)
         return self._output(features), state
 
     def _output(self, features: Tensor) -> Tensor:
@@ -218,6 +238,7 @@ class Seq2Seq(nn.Module):
         src_mask: Tensor | None = None,
         teacher_forcing: float = 1.0,
         generator: torch.Generator | None = None,
+        tgt_cov: Tensor | None = None,
     ) -> Tensor:
         """Training forward pass.
 
@@ -228,20 +249,26 @@ class Seq2Seq(nn.Module):
             teacher_forcing: probability of feeding the gold previous target; below 1, each
                 sequence's input is the model's own previous prediction otherwise (scheduled
                 sampling, Bengio et al. 2015), without gradient through the choice.
+            generator: the random source of that choice.
+            tgt_cov: (B, T, C) covariates of each target step, for a model with ``cov_dim`` C.
         Returns:
             (B, T, V) logits, (B, T, D_out) vectors or (B, T, D_out, Q) quantiles.
         """
         enc = self.encode(src, src_mask, step_weights=teacher_forcing < 1.0)
         state = self.init_state(enc)
         if teacher_forcing >= 1.0:
-            return self._teacher_forced(tgt_in, state, enc)
-        return self._sampled(tgt_in, state, enc, teacher_forcing, generator)
+            return self._teacher_forced(tgt_in, tgt_cov, state, enc)
+        return self._sampled(tgt_in, tgt_cov, state, enc, teacher_forcing, generator)
 
-    def _teacher_forced(self, tgt_in: Tensor, state: DecoderState, enc: Encoded) -> Tensor:
-        """All target inputs known: embed and project them for all steps at once, loop only
-        over what depends on the previous step, apply the head once over all steps."""
-        x_proj = self.decoder.project_input(self._embed_target(tgt_in), self.target_width)
-        weights = self.decoder.step_weights(skip=self.target_width)
+    def _teacher_forced(
+        self, tgt_in: Tensor, tgt_cov: Tensor | None, state: DecoderState, enc: Encoded
+    ) -> Tensor:
+        """All target inputs (and covariates) known: embed and project them for all steps at
+        once, loop only over what depends on the previous step, apply the head once over all
+        steps."""
+        x = self._decoder_input(tgt_in, tgt_cov)  # (B, T, I + C)
+        x_proj = self.decoder.project_input(x, x.shape[-1])
+        weights = self.decoder.step_weights(skip=x.shape[-1])
         features = []
         for x_t in x_proj.unbind(1):  # one backward for all steps, not a zero-fill per step
             f, state = self._step(state, enc, weights, x_proj=x_t)
@@ -251,11 +278,13 @@ class Seq2Seq(nn.Module):
     def _sampled(
         self,
         tgt_in: Tensor,
+        tgt_cov: Tensor | None,
         state: DecoderState,
         enc: Encoded,
         teacher_forcing: float,
         generator: torch.Generator | None,
     ) -> Tensor:
+        self.check_covariates(tgt_cov, tuple(tgt_in.shape[:2]))  # (B, T, C) before indexing
         outputs = []
         prev = tgt_in[:, 0]
         b = tgt_in.shape[0]
@@ -266,7 +295,8 @@ class Seq2Seq(nn.Module):
                 gold = torch.rand(b, generator=generator).to(tgt_in.device) < teacher_forcing
                 gold = gold.view(b, *([1] * (tgt_in.dim() - 2)))
                 prev = torch.where(gold, tgt_in[:, t], own)
-            out, state = self.decode_step(prev, state, enc)
+            cov = None if tgt_cov is None else tgt_cov[:, t]
+            out, state = self.decode_step(prev, state, enc, cov)
             outputs.append(out)
         return torch.stack(outputs, dim=1)
 
@@ -304,7 +334,10 @@ def build_model(cfg: ModelConfig) -> Seq2Seq:
 
     tgt_embedding = nn.Embedding(cfg.tgt_vocab, cfg.emb_dim) if cfg.tgt_vocab else None
     tgt_width = cfg.emb_dim if tgt_embedding is not None else cfg.tgt_dim
-    decoder = LSTMDecoder(tgt_width + context_dim, cfg.dec_hidden, cfg.dec_layers, cfg.dropout)
+    cov_dim = cfg.tgt_cov_dim or 0
+    decoder = LSTMDecoder(
+        tgt_width + cov_dim + context_dim, cfg.dec_hidden, cfg.dec_layers, cfg.dropout
+    )
     init = cfg.resolved_init
     bridge = (
         nn.Linear(memory_dim, 2 * cfg.dec_layers * cfg.dec_hidden) if init == "bridge" else None
@@ -323,4 +356,5 @@ def build_model(cfg: ModelConfig) -> Seq2Seq:
         init,
         cfg.dropout,
         quantiles,
+        cov_dim,
     )

@@ -15,7 +15,7 @@ import torch
 from hybridseq import metrics as M
 from hybridseq.codec import Codec
 from hybridseq.config import DecodeConfig
-from hybridseq.data import batch_indices, pad_batch
+from hybridseq.data import DataError, batch_indices, pad_batch
 from hybridseq.decode import beam_search, greedy, max_lengths, rollout
 from hybridseq.model import Seq2Seq
 from hybridseq.vocab import PAD_ID
@@ -29,11 +29,13 @@ def predict_ids(
     dcfg: DecodeConfig,
     device: torch.device | str = "cpu",
     steps: Sequence[int] | None = None,
+    covariates: Sequence[torch.Tensor] | None = None,
 ) -> list[Any]:
     """Decode encoded sources: id lists for a token target, (T, D) arrays for vectors, or
     (T, D, Q) for a model with Q quantiles.
 
-    ``steps`` gives per-source rollout lengths for vectors (default: ``dcfg.steps``).
+    ``steps`` gives per-source rollout lengths for vectors (default: ``dcfg.steps``); for a
+    model with covariates, each source's (T_i, C) ``covariates`` give its T_i steps instead.
     """
     model.eval()
     out: list[Any] = [None] * len(sources)
@@ -47,6 +49,10 @@ def predict_ids(
                 hyps = beam_search(model, src, mask, limits, dcfg.beam, dcfg.length_penalty)
             else:
                 hyps = greedy(model, src, mask, limits)
+        elif covariates is not None:
+            cov, _ = pad_batch([covariates[i] for i in idx], 0.0)  # (B, max T_i, C)
+            pred = rollout(model, src, mask, cov.shape[1], cov.to(device)).float().cpu().numpy()
+            hyps = [pred[j, : len(covariates[i])] for j, i in enumerate(idx)]
         else:
             n = [steps[i] if steps is not None else dcfg.steps for i in idx]
             pred = rollout(model, src, mask, max(n)).float().cpu().numpy()
@@ -56,29 +62,52 @@ def predict_ids(
     return out
 
 
+def encode_covariates(
+    codec: Codec, covariates: Sequence[Any] | None, count: int
+) -> list[torch.Tensor] | None:
+    """Per source, the (T_i, C) covariates of its output steps as tensors, for a model that
+    takes them (None for one that takes none); a missing or misshapen one is a DataError."""
+    if codec.covariates is None:
+        if covariates is not None:
+            raise DataError("covariates given, but the model was trained without covariates")
+        return None
+    if covariates is None or len(covariates) != count:
+        got = "none" if covariates is None else len(covariates)
+        raise DataError(
+            f"the model needs covariates (steps, {codec.covariates.dim}) for each of the "
+            f"{count} sources; got {got}"
+        )
+    return [
+        codec.covariates.encode(c, f"input {i + 1} covariates") for i, c in enumerate(covariates)
+    ]
+
+
 def predict(
     model: Seq2Seq,
     codec: Codec,
     sources: Sequence[Any],
     dcfg: DecodeConfig,
     device: torch.device | str = "cpu",
+    covariates: Sequence[Any] | None = None,
 ) -> list[Any]:
     """Raw sources (text, or (S, D) arrays) -> outputs (text, or (T, D) arrays, (T, D, Q) with
-    quantiles), in order."""
+    quantiles), in order. A model with covariates needs ``covariates``, per source a (T, C)
+    array of the known values of its T output steps."""
     encoded = [codec.source.encode(s, f"input {i + 1}") for i, s in enumerate(sources)]
     if not encoded:
         return []
-    hyps = predict_ids(model, encoded, dcfg, device)
+    covs = encode_covariates(codec, covariates, len(encoded))
+    hyps = predict_ids(model, encoded, dcfg, device, covariates=covs)
     if codec.target.is_tokens:
         return [codec.target.text(h) for h in hyps]
     return hyps
 
 
-def group_references(pairs: Sequence[tuple[Any, Any]]) -> tuple[list[Any], list[list[Any]]]:
+def group_references(pairs: Sequence[tuple[Any, ...]]) -> tuple[list[Any], list[list[Any]]]:
     """Unique sources in first-seen order, each with all of its targets (multiple references).
     Vector sources are not grouped."""
     if not pairs or not isinstance(pairs[0][0], str):
-        return [s for s, _ in pairs], [[t] for _, t in pairs]
+        return [p[0] for p in pairs], [[p[1]] for p in pairs]
     refs: dict[str, list] = {}
     for s, t in pairs:
         refs.setdefault(s, []).append(t)
@@ -88,12 +117,13 @@ def group_references(pairs: Sequence[tuple[Any, Any]]) -> tuple[list[Any], list[
 def score(
     model: Seq2Seq,
     codec: Codec,
-    pairs: Sequence[tuple[Any, Any]],
+    pairs: Sequence[tuple[Any, ...]],
     dcfg: DecodeConfig,
     names: Sequence[str],
     device: torch.device | str = "cpu",
 ) -> tuple[dict[str, float], list[Any], list[Any]]:
-    """Decode the sources of ``pairs`` and compute metrics ``names`` against their targets.
+    """Decode the sources of ``pairs`` (or of (source, target, covariates) triples) and compute
+    metrics ``names`` against their targets.
 
     Vector metrics score the point forecast of a quantile model.
 
@@ -104,7 +134,9 @@ def score(
     encoded = [codec.source.encode(s, f"example {i + 1} source") for i, s in enumerate(sources)]
     if not codec.target.is_tokens:
         steps = [len(r[0]) for r in refs]
-        hyps = predict_ids(model, encoded, dcfg, device, steps=steps)
+        known = [p[2] for p in pairs] if len(pairs[0]) > 2 else None
+        covs = encode_covariates(codec, known, len(pairs))
+        hyps = predict_ids(model, encoded, dcfg, device, steps=steps, covariates=covs)
         firsts = [np.asarray(r[0], dtype=np.float32) for r in refs]
         want = [n for n in names if n in VECTOR_METRICS] or list(VECTOR_METRICS)
         points = [model.point(h) for h in hyps]

@@ -170,9 +170,9 @@ def validation_loss(model: Seq2Seq, split: Split, cfg: Config, kind: str, device
     """Teacher-forced loss over the whole split, weighted by target positions."""
     model.eval()
     total, count = 0.0, 0
-    for idx in batch_indices([len(t) for _, t in split.items], cfg.decode.batch_size):
+    for idx in batch_indices([len(item[1]) for item in split.items], cfg.decode.batch_size):
         batch = collate([split.items[i] for i in idx], idx).to(device)
-        out = model(batch.src, batch.tgt_in, batch.src_mask)
+        out = model(batch.src, batch.tgt_in, batch.src_mask, tgt_cov=batch.tgt_cov)
         n = batch.n_tokens
         total += float(sequence_loss(out, batch, kind, quantiles=model.quantiles)) * n
         count += n
@@ -274,7 +274,7 @@ def train_step(
     generator: torch.Generator,
 ) -> Tensor:
     """One optimisation step on one batch; returns the loss (a 0-d tensor)."""
-    out = model(batch.src, batch.tgt_in, batch.src_mask, ratio, generator)
+    out = model(batch.src, batch.tgt_in, batch.src_mask, ratio, generator, batch.tgt_cov)
     loss = sequence_loss(out, batch, kind, tc.label_smoothing, model.quantiles)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()

@@ -199,6 +199,39 @@ def test_read_vectors_jsonl_ragged_rows_and_bad_json(tmp_path):
         read_vectors_jsonl(path)
 
 
+def test_read_vectors_jsonl_covariates(tmp_path):
+    line = {"source": [[1], [2]], "target": [[3], [4], [5]], "covariates": [[0, 1], [1, 0], [2, 2]]}
+    [(src, tgt, cov)] = read_vectors_jsonl(jsonl(tmp_path, [line]))
+    assert cov.shape == (3, 2) and cov.dtype == np.float32 and tgt.shape == (3, 1)
+    short = {**line, "covariates": [[0, 1], [1, 0]]}
+    path = jsonl(tmp_path, [line, short])
+    with pytest.raises(DataError, match=at(path, 2) + "covariates have 2 rows, the target 3"):
+        read_vectors_jsonl(path)
+    path = jsonl(tmp_path, [line, {**line, "covariates": [[0], [1], [2]]}])
+    with pytest.raises(DataError, match=at(path, 2) + "covariates vectors have width 1, expected"):
+        read_vectors_jsonl(path)
+    path = jsonl(tmp_path, [line, {"source": [[1]], "target": [[1]]}])
+    with pytest.raises(DataError, match=at(path, 2) + 'line 1 has "covariates"; all lines or none'):
+        read_vectors_jsonl(path)
+    path = jsonl(tmp_path, [{**line, "covariates": [[0, 1], [1, 0], [2, float("inf")]]}])
+    with pytest.raises(DataError, match=at(path, 1) + "covariates row 2, column 1 is inf"):
+        read_vectors_jsonl(path)
+
+
+def test_codec_checks_covariates_against_the_model():
+    codec = Codec(Side(dim=1), Side(dim=1), Side(dim=2))
+    src, tgt = np.zeros((2, 1)), np.zeros((3, 1))
+    (item,) = codec.encode_pairs([(src, tgt, np.zeros((3, 2)))])
+    assert [tuple(x.shape) for x in item] == [(2, 1), (3, 1), (3, 2)]
+    with pytest.raises(DataError, match="example 1: no covariates; the model needs"):
+        codec.encode_pairs([(src, tgt)])
+    with pytest.raises(DataError, match=r"example 1 covariates: expected vectors of shape"):
+        codec.encode_pairs([(src, tgt, np.zeros((3, 1)))])
+    with pytest.raises(DataError, match="has covariates, but the model takes none"):
+        Codec(Side(dim=1), Side(dim=1)).encode_pairs([(src, tgt, np.zeros((3, 2)))])
+    assert Codec.from_dict(codec.to_dict()).covariates.dim == 2
+
+
 # --------------------------------------------------------------------------- collate
 
 
@@ -247,6 +280,19 @@ def test_collate_vectors_start_with_zero_and_pad_with_zero():
         assert torch.equal(batch.tgt_out[b, : len(tgt)], tgt)
         assert torch.equal(batch.tgt_in[b, 1 : len(tgt)], tgt[:-1])
     assert batch.n_tokens == 5
+
+
+def test_collate_pads_covariates_like_the_target():
+    items = [
+        (torch.zeros(2, 1), torch.zeros(1, 1), torch.ones(1, 2)),
+        (torch.zeros(2, 1), torch.zeros(3, 1), torch.full((3, 2), 2.0)),
+    ]
+    batch = collate(items, [0, 1])
+    assert batch.tgt_cov.shape == (2, 3, 2)  # (B, T, C)
+    assert batch.tgt_cov[0].tolist() == [[1.0, 1.0], [0.0, 0.0], [0.0, 0.0]]
+    assert (batch.tgt_cov[1] == 2.0).all() and batch.to("cpu").tgt_cov.equal(batch.tgt_cov)
+    assert collate(items[:1], [0]).tgt_cov.shape == (1, 1, 2)
+    assert collate([(torch.zeros(2, 1), torch.zeros(1, 1))], [0]).tgt_cov is None
 
 
 def test_collate_rejects_mixed_widths():

@@ -117,13 +117,22 @@ def test_beam_outputs_respect_the_length_limit():
 
 @pytest.mark.parametrize("family", ["lstm_attention", "hybrid"])
 @pytest.mark.parametrize("quantiles", [None, [0.1, 0.5, 0.9]])
-def test_rollout_is_the_forward_fed_its_own_predictions(family, quantiles):
-    cfg = tiny_model_config(family, src_dim=3, tgt_dim=2, quantiles=quantiles)
+@pytest.mark.parametrize("cov_dim", [None, 2])
+def test_rollout_is_the_forward_fed_its_own_predictions(family, quantiles, cov_dim):
+    cfg = tiny_model_config(family, src_dim=3, tgt_dim=2, quantiles=quantiles, tgt_cov_dim=cov_dim)
     model = build_model(cfg).eval()
     src = torch.randn(4, 6, 3)
     mask = torch.ones(4, 6, dtype=torch.bool)
-    pred = rollout(model, src, mask, steps=5)  # (B, 5, 2), or (B, 5, 2, 3) with quantiles
+    cov = torch.randn(4, 5, cov_dim) if cov_dim else None  # (B, steps, C)
+    pred = rollout(model, src, mask, 5, cov)  # (B, 5, 2), or (B, 5, 2, 3) with quantiles
     assert pred.shape == (4, 5, 2) + ((3,) if quantiles else ())
     fed = model.point(pred)[:, :-1]  # the point forecasts went back in
     tgt_in = torch.cat([torch.zeros(4, 1, 2), fed], dim=1)
-    torch.testing.assert_close(model(src, tgt_in, mask), pred, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(model(src, tgt_in, mask, tgt_cov=cov), pred, atol=1e-5, rtol=1e-5)
+
+
+def test_rollout_needs_covariates_for_every_step():
+    model = build_model(tiny_model_config("hybrid", src_dim=3, tgt_dim=2, tgt_cov_dim=2)).eval()
+    src, mask = torch.randn(4, 6, 3), torch.ones(4, 6, dtype=torch.bool)
+    with pytest.raises(ValueError, match=r"expected shape \(4, 5, 2\), got shape \(4, 3, 2\)"):
+        rollout(model, src, mask, 5, torch.randn(4, 3, 2))

@@ -1,10 +1,11 @@
 """Forecasting: reading series, time-ordered windows without leakage, scaling, point metrics,
-baselines, and end-to-end runs (CLI on a real series, Python API on a wide 2-variable one,
-quantile forecasts)."""
+baselines, covariates known ahead, and end-to-end runs (CLI on a real series, Python API on a
+wide 2-variable one, quantile forecasts, covariates through the CLI)."""
 
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -22,14 +23,17 @@ from hybridseq.data import DataError  # noqa: E402
 from hybridseq.forecast import (  # noqa: E402
     Columns,
     ForecastConfig,
+    Forecaster,
     SeriesSet,
     check_lengths,
+    covariate_scales,
     evaluate_forecasts,
     fit_forecaster,
     fit_scale,
     forecast,
     main,
     make_windows,
+    predict_next,
     read_series,
     split_starts,
 )
@@ -360,3 +364,130 @@ def test_quantile_forecasts_end_to_end(tmp_path):
     scores = evaluate_forecasts(tmp_path / "run", series, baselines=["naive"])
     assert 0.0 <= scores.loc["model", "coverage"] <= 1.0
     assert np.isnan(scores.loc["naive", "coverage"])
+
+
+# --------------------------------------------------------------------------- covariates
+
+
+def phase(positions: np.ndarray, period: int) -> np.ndarray:
+    """The calendar features by hand: (n,) positions -> (n, 2) sin and cos of the phase."""
+    angle = 2 * np.pi * (positions % period) / period
+    return np.stack([np.sin(angle), np.cos(angle)], axis=1)
+
+
+class Recorder:
+    """Stands in for a trained model: records what it is given, forecasts zeros."""
+
+    network = SimpleNamespace(quantiles=(), point_index=0)
+
+    def predict(self, sources, steps=None, covariates=None):
+        self.sources, self.covariates = sources, covariates
+        return [np.zeros((len(c), 1)) for c in covariates]
+
+
+def test_calendar_and_user_covariates_continue_into_the_future():
+    cfg = ForecastConfig(horizon=3, lookback=5, period=4, calendar=True)
+    y, promo = np.arange(1.0, 31.0), 100.0 + np.arange(33.0)  # 30 values, 3 future promo rows
+    series = SeriesSet.from_arrays({"s": y}, covariates={"s": promo}, covariate_names=["promo"])
+    cov_scales = covariate_scales(series, cfg)
+    mean, std = cov_scales["s"]  # the training part only: positions 0..23
+    np.testing.assert_allclose([mean[0], std[0]], [111.5, np.arange(24.0).std()])
+    src, tgt, cov = make_windows(series, cfg, {}, cov_scales=cov_scales)["test"][0]  # t = 27
+    assert src.shape == (5, 1 + 3) and tgt.shape == (3, 1) and cov.shape == (3, 3)
+    np.testing.assert_allclose(src[:, 1:3], phase(np.arange(22, 27), 4), atol=1e-12)
+    np.testing.assert_allclose(cov[:, :2], phase(np.arange(27, 30), 4), atol=1e-12)
+    np.testing.assert_allclose(cov[:, 2], (promo[27:30] - mean[0]) / std[0])  # not window-scaled
+    model = Recorder()
+    fc = Forecaster(model, cfg, Columns(covariates=["promo"]), ["x0"], {}, {}, cov_scales)
+    predict_next(fc, series.values, series.covariates)  # the 3 steps after position 29
+    np.testing.assert_allclose(model.sources[0][:, 1:3], phase(np.arange(25, 30), 4), atol=1e-12)
+    np.testing.assert_allclose(model.covariates[0][:, :2], phase(np.arange(30, 33), 4), atol=1e-12)
+    np.testing.assert_allclose(model.covariates[0][:, 2], (promo[30:] - mean[0]) / std[0])
+    with pytest.raises(DataError, match="series 's' has 2 rows of covariates after its last"):
+        predict_next(fc, series.values, {"s": promo[:32]})
+    with pytest.raises(ConfigError, match="forecast.calendar"):
+        ForecastConfig(horizon=3, calendar=True)  # period 1: no phase
+
+
+def test_future_rows_have_empty_targets_and_come_last():
+    df = long_frame(8)
+    df["promo"] = np.arange(16.0)
+    df.loc[[6, 7], "target"] = np.nan  # series 'a': its last two rows are future rows
+    series = read_series(df, Columns(covariates=["promo"]))
+    assert series.values["a"].shape == (6, 1) and series.covariates["a"].shape == (8, 1)
+    assert series.values["b"].shape == (8, 1) and series.covariate_names == ["promo"]
+    with pytest.raises(DataError, match=r"series 'a', position 6 .*'target' is nan"):
+        read_series(df)  # without covariates there is no future: an empty target is an error
+    df.loc[3, "target"] = np.nan
+    with pytest.raises(DataError, match=r"series 'a', position 3 .*'target' is nan"):
+        read_series(df, Columns(covariates=["promo"]))
+    df = long_frame(8)
+    df["promo"] = 1.0
+    df.loc[8 + 2, "promo"] = np.nan
+    with pytest.raises(DataError, match=r"series 'b', position 2 .*'promo' is nan"):
+        read_series(df, Columns(covariates=["promo"]))
+    with pytest.raises(DataError, match="missing column 'price'"):
+        read_series(df, Columns(covariates=["price"]))
+
+
+def test_a_known_covariate_that_drives_the_series_is_used(tmp_path):
+    """y = 10 + 5 x with x random but known ahead: without x the future is noise to the model."""
+    rng = np.random.default_rng(0)
+    xs = {f"s{k}": rng.normal(size=80) for k in range(6)}
+    ys = {sid: 10.0 + 5.0 * x for sid, x in xs.items()}
+    config = {"forecast": {"horizon": 4, "lookback": 8}, **TINY}
+    config["train"] = {**TINY["train"], "max_steps": 150, "eval_every": 50, "lr": 0.01}
+    mae = {}
+    for name, covariates in (("with", xs), ("without", None)):
+        series = SeriesSet.from_arrays(ys, covariates=covariates)
+        fit_forecaster(series, config, tmp_path / name, log=lambda _: None)
+        mae[name] = evaluate_forecasts(tmp_path / name, series, baselines=[]).loc["model", "MAE"]
+    assert mae["with"] < 0.4 * mae["without"]
+
+
+def test_cli_with_covariates_and_their_future_rows(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    rows = []
+    for sid in ("a", "b"):
+        promo = rng.integers(0, 2, size=44).astype(float)
+        for i in range(44):  # 40 observed points, then 4 future rows: promo known, sales not
+            sales = 20.0 + 10.0 * promo[i] + rng.normal() if i < 40 else None
+            rows.append((sid, i, sales, promo[i]))
+    table = pd.DataFrame(rows, columns=["shop", "week", "sales", "promo"])
+    data = tmp_path / "sales.csv"
+    table.to_csv(data, index=False)
+    config = {"forecast": {"horizon": 4, "lookback": 8, "period": 4, "calendar": True}, **TINY}
+    (tmp_path / "f.yaml").write_text(yaml.safe_dump(config))
+    run = str(tmp_path / "run")
+    cols = ["--id-col", "shop", "--time-col", "week", "--target", "sales"]
+    main(
+        [
+            "train",
+            str(data),
+            "--config",
+            str(tmp_path / "f.yaml"),
+            "--out",
+            run,
+            *cols,
+            "--covariates",
+            "promo",
+        ]
+    )
+    meta = json.loads((tmp_path / "run" / "forecast.json").read_text())
+    assert meta["columns"]["covariates"] == ["promo"] and set(meta["covariate_scales"]) == {
+        "a",
+        "b",
+    }
+    out_csv = tmp_path / "next.csv"
+    main(["forecast", run, str(data), "--output", str(out_csv)])  # the run's columns
+    forecasts = pd.read_csv(out_csv)
+    assert len(forecasts) == 2 * 4 and np.isfinite(forecasts["forecast"]).all()
+    capsys.readouterr()
+    main(["evaluate", run, str(data), "--baselines", "naive", "--json"])
+    assert set(json.loads(capsys.readouterr().out)) == {"model", "naive"}
+    table.drop(index=[42, 43]).to_csv(data, index=False)  # series 'a' keeps 2 future rows
+    with pytest.raises(SystemExit):
+        main(["forecast", run, str(data)])
+    err = capsys.readouterr().err
+    assert "series 'a' has 2 rows of covariates after its last target value" in err
+    assert "forecasting needs 4" in err

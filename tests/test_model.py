@@ -36,6 +36,9 @@ VARIANTS = {
     "vectors->vectors": (False, False, {}),
     "tokens->vectors": (True, False, {}),
     "quantiles": (False, False, {"quantiles": [0.1, 0.5, 0.9]}),
+    "covariates": (False, False, {"tgt_cov_dim": 2}),
+    "tokens+covariates": (True, True, {"tgt_cov_dim": 2}),
+    "quantiles+covariates": (False, False, {"quantiles": [0.2, 0.8], "tgt_cov_dim": 2}),
 }
 
 
@@ -48,14 +51,31 @@ def test_step_by_step_equals_teacher_forced(family, attention, variant):
     cfg = tiny_model_config(family, attention=attention, **sizes, **options)
     model = build_model(cfg).eval()
     src, mask, tgt = _inputs(tokens_src, tokens_tgt)
-    full = model(src, tgt, mask)  # (B, T, V|D), or (B, T, D, Q)
+    cov = torch.randn(*tgt.shape[:2], 2) if "tgt_cov_dim" in options else None  # (B, T, C)
+    full = model(src, tgt, mask, tgt_cov=cov)  # (B, T, V|D), or (B, T, D, Q)
     enc = model.encode(src, mask)
     state = model.init_state(enc)
     steps = []
     for t in range(tgt.shape[1]):
-        out, state = model.decode_step(tgt[:, t], state, enc)
+        out, state = model.decode_step(tgt[:, t], state, enc, None if cov is None else cov[:, t])
         steps.append(out)
     torch.testing.assert_close(torch.stack(steps, 1), full, atol=1e-5, rtol=1e-5)
+
+
+def test_covariates_change_the_output_and_must_fit():
+    model = build_model(tiny_model_config("hybrid", src_dim=4, tgt_dim=3, tgt_cov_dim=2)).eval()
+    src, mask, tgt = _inputs(False, False)
+    cov = torch.randn(3, 5, 2)
+    assert not torch.allclose(
+        model(src, tgt, mask, tgt_cov=cov), model(src, tgt, mask, tgt_cov=-cov)
+    )
+    with pytest.raises(ValueError, match=r"expected shape \(3, 5, 2\), got none"):
+        model(src, tgt, mask)
+    with pytest.raises(ValueError, match=r"expected shape \(3, 5, 2\), got shape \(3, 5, 1\)"):
+        model(src, tgt, mask, tgt_cov=cov[..., :1])
+    plain = build_model(tiny_model_config("hybrid", src_dim=4, tgt_dim=3))
+    with pytest.raises(ValueError, match="expected none .the model takes no covariates"):
+        plain(src, tgt, mask, tgt_cov=cov)
 
 
 @pytest.mark.parametrize("family", FAMILIES)

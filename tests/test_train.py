@@ -3,6 +3,9 @@ atomic saves, and a resumed run that continues exactly where it stopped."""
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 import torch
 from conftest import tiny_train_dict
@@ -12,7 +15,7 @@ import hybridseq.checkpoint as ckpt
 from hybridseq import api
 from hybridseq.checkpoint import CheckpointError, load_checkpoint
 from hybridseq.config import ConfigError, TrainConfig
-from hybridseq.data import collate
+from hybridseq.data import DataError, collate
 from hybridseq.training import lr_factor, sequence_loss, teacher_forcing_ratio
 
 
@@ -187,3 +190,31 @@ def test_relative_error_losses_by_hand():
     assert pointwise_error(pred, target, "mae").tolist() == pytest.approx([0.5, 0.5, 2.0])
     # a zero target is floored, not a division by zero
     assert torch.isfinite(pointwise_error(torch.ones(1), torch.zeros(1), "mape")).all()
+
+
+def test_run_with_covariates_trains_and_predicts_with_them(tmp_path):
+    """Targets that copy the covariates of their step: learnable only through the covariates."""
+    rng = np.random.default_rng(0)
+    lines = []
+    for _ in range(200):
+        cov = rng.normal(size=(3, 1))
+        lines.append(
+            {
+                "source": rng.normal(size=(4, 1)).tolist(),
+                "target": cov.tolist(),
+                "covariates": cov.tolist(),
+            }
+        )
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    raw = tiny_train_dict("sines", "hybrid", steps=30)
+    raw["data"] = {"train": str(tmp_path / "train.jsonl")}
+    raw["train"]["metrics"] = ["mae"]
+    result = api.train(raw, tmp_path / "run", log=lambda m: None)
+    assert result.history[-1]["mae"] < result.history[0]["mae"]
+    model = api.load(tmp_path / "run")
+    assert model.config.model.tgt_cov_dim == 1 and model.config.model.src_dim == 1
+    sources, covs = [np.zeros((4, 1))] * 2, [rng.normal(size=(5, 1)), rng.normal(size=(2, 1))]
+    pred = model.predict(sources, covariates=covs)
+    assert [p.shape for p in pred] == [(5, 1), (2, 1)]  # the covariates set the steps
+    with pytest.raises(DataError, match=r"needs covariates \(steps, 1\) for each of the 2 sources"):
+        model.predict(sources)
