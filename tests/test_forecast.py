@@ -491,3 +491,14 @@ def test_cli_with_covariates_and_their_future_rows(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "series 'a' has 2 rows of covariates after its last target value" in err
     assert "forecasting needs 4" in err
+
+
+def test_window_last_scaling_makes_the_naive_forecast_one():
+    y = np.array([2.0, 4.0, 8.0, 5.0, 10.0, 20.0, 0.0, 6.0])
+    cfg = ForecastConfig(horizon=1, lookback=2, scale="window_last", validation=False)
+    windows = make_windows(SeriesSet.from_arrays({"s": y}), cfg, {})
+    for src, _ in windows["train"]:
+        assert src[-1, 0] == pytest.approx(1.0)
+    src, tgt = windows["test"][0]  # source [20, 0]: last value 0, so mean |x| = 10 instead
+    np.testing.assert_allclose(src[:, 0], [2.0, 0.0])
+    np.testing.assert_allclose(tgt[:, 0], [0.6])
