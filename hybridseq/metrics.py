@@ -142,11 +142,13 @@ def mae(hyps: Sequence[Array], refs: Sequence[Array]) -> float:
 
 
 def mape(hyps: Sequence[Array], refs: Sequence[Array]) -> float:
-    """Mean absolute percentage error, in %, over all elements (|y| floored at 1e-8);
-    arguments as ``mse``."""
+    """Mean absolute percentage error, in %, over the elements whose reference is not 0
+    (where it is undefined); arguments as ``mse``."""
     diffs, refs_ = _differences(hyps, refs), [_as_array(r) for r in refs]
-    errs = [np.abs(d) / np.maximum(np.abs(r), 1e-8) for d, r in zip(diffs, refs_, strict=True)]
-    return float(100 * sum(e.sum() for e in errs) / sum(e.size for e in errs))
+    errs = np.concatenate(
+        [(np.abs(d) / np.abs(r))[r != 0] for d, r in zip(diffs, refs_, strict=True)]
+    )
+    return float(100 * errs.mean()) if errs.size else float("nan")
 
 
 def smape(hyps: Sequence[Array], refs: Sequence[Array]) -> float:

@@ -120,5 +120,6 @@ def test_vector_percentage_errors_by_hand():
     hyp, ref = [np.array([[1.5], [0.5]])], [np.array([[1.0], [1.0]])]
     assert M.mape(hyp, ref) == pytest.approx(50.0)
     assert M.smape(hyp, ref) == pytest.approx((200 * 0.5 / 2.5 + 200 * 0.5 / 1.5) / 2)
+    assert M.mape([np.array([1.0, 5.0])], [np.array([2.0, 0.0])]) == pytest.approx(50.0)
     with pytest.raises(ValueError, match="shape"):
         M.mape([np.ones(2)], [np.ones(3)])

@@ -129,38 +129,59 @@ def score(forecasts: dict, items: list, metric: str) -> float:
     return float(np.mean([fn(s.xx, forecasts[s.sn]) for s in items]))
 
 
+def ensemble_size(spec: str, freq: str) -> int:
+    """Models per frequency from ``--ensemble``: one number for all, or e.g.
+    ``yearly=5,quarterly=3`` (1 for a frequency not named)."""
+    if "=" not in spec:
+        return int(spec)
+    sizes = dict(part.split("=") for part in spec.split(","))
+    return int(sizes.get(freq, 1))
+
+
 def run_frequency(freq: str, items: list, cfg: ForecastConfig, args, minutes: float) -> dict:
-    """Train, forecast and score one frequency; baselines on the same histories."""
+    """Train, forecast and score one frequency (``--ensemble`` K models with seeds 1..K, each
+    with 1/K of the budget, their forecasts combined by the median); baselines on the same
+    histories."""
     print(
         f"{freq}: {len(items)} series, h={cfg.horizon}, m={cfg.period}, "
         f"lookback {cfg.min_lookback}-{cfg.lookback}, {minutes:.1f} min"
     )
     metric, out = DATASETS[args.dataset][1], args.runs / args.dataset / args.family / freq
-    overrides = [f"train.max_minutes={minutes}", *args.set]
-    if args.steps:
-        overrides.append(f"train.max_steps={args.steps}")
     usable = [s for s in items if len(s.x) >= cfg.min_lookback]
     no_window = sum(1 for s in usable if not split_starts(len(s.x) + s.h, cfg)["train"])
-    result = train_frequency(items, cfg, args.raw, out, overrides)
-    forecasts, short = model_forecasts(out, items, cfg)
+    members, results, k = [], [], ensemble_size(args.ensemble, freq)
+    for seed in range(1, k + 1):
+        overrides = [f"train.max_minutes={minutes / k}", f"train.seed={seed}"]
+        overrides += [f"train.max_steps={args.steps}"] if args.steps else []
+        where = out if k == 1 else out / f"seed{seed}"
+        results.append(train_frequency(items, cfg, args.raw, where, overrides + args.set))
+        forecasts, short = model_forecasts(where, items, cfg)
+        members.append(forecasts)
+    forecasts = {sn: np.median([m[sn] for m in members], axis=0) for sn in members[0]}
     print(
         f"  {no_window} series had no training window (forecast by the model); "
         f"{len(short)} shorter than {cfg.min_lookback} points got Naive2"
     )
     scores = {"model": score(forecasts, items, metric)}
+    if k > 1:
+        singles = [score(m, items, metric) for m in members]
+        print("  ensemble members: " + ", ".join(f"{v:.2f}" for v in singles))
     histories = {s.sn: s.x for s in items}
     for name in args.baselines:
         start = time.perf_counter()
         predicted = baseline_forecasts(name, histories, cfg.horizon, cfg.period)
         scores[name] = score({k: v[:, 0] for k, v in predicted.items()}, items, metric)
         print(f"  {name}: {scores[name]:.2f} ({time.perf_counter() - start:.0f}s)")
-    print(f"  model: {scores['model']:.2f} after {result.step} steps, {result.seconds:.0f}s")
+    seconds, steps = sum(r.seconds for r in results), sum(r.step for r in results)
+    print(f"  model: {scores['model']:.2f} after {steps} steps, {seconds:.0f}s")
     return {
         "frequency": freq,
         "series": len(items),
         "horizon": cfg.horizon,
-        "train_seconds": round(result.seconds, 1),
-        "steps": result.step,
+        "train_seconds": round(seconds, 1),
+        "steps": steps,
+        "ensemble": k,
+        "member_scores": singles if k > 1 else None,
         "no_training_window": no_window,
         "naive2_fallback": len(short),
         "window": asdict(cfg),
@@ -223,6 +244,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--min-lookback", type=float, default=1.0, help="fewest, in horizons")
     p.add_argument(
         "--history", type=float, help="train on windows of the last N horizons only (N-BEATS' L_H)"
+    )
+    p.add_argument(
+        "--ensemble", default="1", help="models per frequency, median-combined: 3 or yearly=5,..."
     )
     p.add_argument("--no-validation", action="store_true", help="train up to the test part")
     p.add_argument("--limit", type=int, help="first N series of each frequency (smoke tests)")
