@@ -285,6 +285,7 @@ class ForecastConfig:
     validation: bool = True  # hold out the H points before the test part for validation
     max_windows: int | None = None  # per series, keep the most recent training windows only
     deseasonalize: bool = False  # divide out multiplicative seasonal indices (see fit_seasons)
+    window_season: bool = False  # divide each window by its last season's shape (recent_season)
     calendar: bool = False  # sin and cos of the phase in the period as covariates (period > 1)
 
     def __post_init__(self) -> None:
@@ -301,6 +302,8 @@ class ForecastConfig:
             raise ConfigError(
                 f"forecast.scale: {self.scale!r} is not window, window_last, mean_abs, standard"
             )
+        if self.deseasonalize and self.window_season:
+            raise ConfigError("forecast.deseasonalize and forecast.window_season: choose one")
         if self.period < 1 or (self.max_windows is not None and self.max_windows < 1):
             raise ConfigError("forecast.period and forecast.max_windows must be >= 1")
         if self.calendar and self.period < 2:
@@ -414,6 +417,20 @@ def fit_seasons(series: SeriesSet, cfg: ForecastConfig) -> dict[str, np.ndarray]
     }
 
 
+def recent_season(source: np.ndarray, period: int, horizon: int) -> tuple[np.ndarray, ...]:
+    """Seasonal adjustment by the source's own last season: source (S, D) -> the adjusted
+    source (S, D) and the factors (H, D) that re-seasonalise the H steps after it. The factors
+    are the last m values over their mean, repeated with period m, so a flat forecast of the
+    adjusted series at that mean is the seasonal naive forecast. Unchanged (factors 1) for
+    m = 1, a source shorter than m, or a last season that is not all positive."""
+    if period <= 1 or len(source) < period or np.any(source[-period:] <= 0):
+        return source, np.ones((horizon, source.shape[1]))
+    last = source[-period:]
+    shape = last / last.mean(axis=0)  # (m, D), row j: positions congruent to j - m
+    past = shape[np.arange(-len(source), 0) % period]
+    return source / past, shape[np.arange(horizon) % period]
+
+
 def _scale_for(
     sid: str, source: np.ndarray, scales: dict, cfg: ForecastConfig
 ) -> tuple[np.ndarray, ...]:
@@ -477,6 +494,9 @@ def make_windows(
         for split, starts in split_starts(len(y), cfg).items():
             for t in starts:
                 src, tgt = y[max(0, t - cfg.lookback) : t], y[t : t + cfg.horizon]
+                if cfg.window_season:
+                    src, factors = recent_season(src, cfg.period, cfg.horizon)
+                    tgt = tgt / factors[: len(tgt)]
                 loc, scale = _scale_for(sid, src, scales, cfg)
                 window = ((src - loc) / scale, (tgt - loc) / scale)
                 out[split].append(_with_known(window, known, t))
@@ -682,6 +702,8 @@ def _model_inputs(fc: Forecaster, sid: str, y: np.ndarray, user: np.ndarray | No
         y, season = y / season_at(profile, 0, n), season_at(profile, n, cfg.horizon)
     known = _known_for(fc, sid, n, user)  # (N + H, C)
     src = y[-cfg.lookback :]
+    if cfg.window_season:
+        src, season = recent_season(src, cfg.period, cfg.horizon)
     loc, scale = _scale_for(sid, src, fc.scales, cfg)
     source = np.concatenate([(src - loc) / scale, known[n - len(src) : n]], axis=1)
     return source, known[n:], loc, scale, season

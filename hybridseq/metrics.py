@@ -146,7 +146,7 @@ def mape(hyps: Sequence[Array], refs: Sequence[Array]) -> float:
     (where it is undefined); arguments as ``mse``."""
     diffs, refs_ = _differences(hyps, refs), [_as_array(r) for r in refs]
     errs = np.concatenate(
-        [(np.abs(d) / np.abs(r))[r != 0] for d, r in zip(diffs, refs_, strict=True)]
+        [np.abs(d[r != 0]) / np.abs(r[r != 0]) for d, r in zip(diffs, refs_, strict=True)]
     )
     return float(100 * errs.mean()) if errs.size else float("nan")
 

@@ -502,3 +502,17 @@ def test_window_last_scaling_makes_the_naive_forecast_one():
     src, tgt = windows["test"][0]  # source [20, 0]: last value 0, so mean |x| = 10 instead
     np.testing.assert_allclose(src[:, 0], [2.0, 0.0])
     np.testing.assert_allclose(tgt[:, 0], [0.6])
+
+
+def test_recent_season_makes_a_flat_forecast_seasonal_naive():
+    from hybridseq.baselines import seasonal_naive
+    from hybridseq.forecast import recent_season
+
+    y = np.array([5.0, 9.0, 4.0, 10.0, 6.0, 11.0, 3.0, 12.0, 7.0, 8.0])[:, None]  # period 4
+    adjusted, factors = recent_season(y, 4, 6)
+    level = y[-4:].mean()
+    np.testing.assert_allclose(adjusted[-4:, 0], level)  # the last season becomes flat
+    np.testing.assert_allclose(level * factors[:, 0], seasonal_naive(y[:, 0], 6, 4))
+    same, ones = recent_season(-y, 4, 6)  # not positive: left alone
+    np.testing.assert_array_equal(same, -y)
+    np.testing.assert_array_equal(ones, 1.0)

@@ -129,6 +129,12 @@ def score(forecasts: dict, items: list, metric: str) -> float:
     return float(np.mean([fn(s.xx, forecasts[s.sn]) for s in items]))
 
 
+def frequency_overrides(specs: list[str], freq: str) -> list[str]:
+    """The ``--freq-set FREQ:KEY=VALUE`` overrides that apply to ``freq``."""
+    pairs = [spec.split(":", 1) for spec in specs]
+    return [override for name, override in pairs if name == freq]
+
+
 def ensemble_size(spec: str, freq: str) -> int:
     """Models per frequency from ``--ensemble``: one number for all, or e.g.
     ``yearly=5,quarterly=3`` (1 for a frequency not named)."""
@@ -154,7 +160,8 @@ def run_frequency(freq: str, items: list, cfg: ForecastConfig, args, minutes: fl
         overrides = [f"train.max_minutes={minutes / k}", f"train.seed={seed}"]
         overrides += [f"train.max_steps={args.steps}"] if args.steps else []
         where = out if k == 1 else out / f"seed{seed}"
-        results.append(train_frequency(items, cfg, args.raw, where, overrides + args.set))
+        overrides += args.set + frequency_overrides(args.freq_set, freq)
+        results.append(train_frequency(items, cfg, args.raw, where, overrides))
         forecasts, short = model_forecasts(where, items, cfg)
         members.append(forecasts)
     forecasts = {sn: np.median([m[sn] for m in members], axis=0) for sn in members[0]}
@@ -254,6 +261,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--steps", type=int, help="cap on training steps per frequency")
     p.add_argument("--baselines", default=",".join(BASELINES), help="comma-separated, or ''")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument(
+        "--freq-set",
+        action="append",
+        default=[],
+        metavar="FREQ:KEY=VALUE",
+        help="an override for one frequency, e.g. monthly:forecast.deseasonalize=false",
+    )
     p.add_argument("--runs", type=Path, default=ROOT / "runs" / "forecasting")
     p.add_argument("--csv", type=Path, help="forecasts CSV (default under benchmarks/forecasting)")
     args = p.parse_args()
