@@ -112,7 +112,9 @@ def sequence_loss(
         out: (B, T, V) logits, (B, T, D) vectors, or (B, T, D, Q) quantiles for ``quantile``.
         kind: ce | mse | mae | mape | smape | quantile. mape and smape are the forecasting
             metrics' relative errors (|e| / |y| and 2 |e| / (|y| + |y_hat|)), for a model
-            scored by them; their denominators are floored at PERCENT_FLOOR.
+            scored by them; targets below PERCENT_FLOOR add nothing to mape (it is undefined
+            at 0: a near-zero target would outweigh all others), and smape's denominator is
+            floored there.
         quantiles: the Q levels of ``out`` (kind quantile).
     """
     if kind == "ce":
@@ -135,8 +137,9 @@ def pointwise_error(pred: Tensor, target: Tensor, kind: str) -> Tensor:
     diff = pred - target
     if kind == "mse":
         return diff.pow(2)
-    if kind == "mape":
-        return diff.abs() / target.abs().clamp(min=PERCENT_FLOOR)
+    if kind == "mape":  # undefined at y = 0: targets below the floor are left out
+        kept = target.abs() >= PERCENT_FLOOR
+        return torch.where(kept, diff.abs() / target.abs().clamp(min=PERCENT_FLOOR), 0.0)
     if kind == "smape":
         return 2 * diff.abs() / (target.abs() + pred.abs()).clamp(min=PERCENT_FLOOR)
     return diff.abs()
