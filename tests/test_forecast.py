@@ -21,20 +21,20 @@ from hybridseq import forecast_metrics as M  # noqa: E402
 from hybridseq.config import ConfigError  # noqa: E402
 from hybridseq.data import DataError  # noqa: E402
 from hybridseq.forecast import (  # noqa: E402
-    Columns,
-    ForecastConfig,
     Forecaster,
-    SeriesSet,
-    check_lengths,
-    covariate_scales,
     evaluate_forecasts,
     fit_forecaster,
-    fit_scale,
     forecast,
     main,
-    make_windows,
     predict_next,
-    read_series,
+)
+from hybridseq.series import Columns, SeriesSet, read_series  # noqa: E402
+from hybridseq.windows import (  # noqa: E402
+    ForecastConfig,
+    check_lengths,
+    covariate_scales,
+    fit_scale,
+    make_windows,
     split_starts,
 )
 
@@ -115,7 +115,7 @@ def test_scaling_round_trips(method):
 
 
 def test_series_scale_uses_training_part_only():
-    from hybridseq.forecast import series_scales
+    from hybridseq.windows import series_scales
 
     y = np.concatenate([np.full(10, 2.0), np.full(4, 100.0)])  # huge values only at the end
     cfg = ForecastConfig(horizon=2, lookback=3, scale="mean_abs")
@@ -308,7 +308,7 @@ def test_window_scaling_divides_each_window_by_its_past():
 
 
 def test_deseasonalize_recovers_the_pattern_from_the_training_part_only():
-    from hybridseq.forecast import fit_seasons, season_at
+    from hybridseq.windows import fit_seasons, season_at
 
     pattern = np.array([0.8, 1.0, 1.2, 1.0])
     y = 100.0 * np.tile(pattern, 10)  # (40,) purely multiplicative seasonality
@@ -506,7 +506,7 @@ def test_window_last_scaling_makes_the_naive_forecast_one():
 
 def test_recent_season_makes_a_flat_forecast_seasonal_naive():
     from hybridseq.baselines import seasonal_naive
-    from hybridseq.forecast import recent_season
+    from hybridseq.windows import recent_season
 
     y = np.array([5.0, 9.0, 4.0, 10.0, 6.0, 11.0, 3.0, 12.0, 7.0, 8.0])[:, None]  # period 4
     adjusted, factors = recent_season(y, 4, 6)

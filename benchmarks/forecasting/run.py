@@ -39,15 +39,10 @@ import pandas as pd
 import yaml
 
 from hybridseq.baselines import BASELINES, baseline_forecasts, naive2
-from hybridseq.forecast import (
-    ForecastConfig,
-    SeriesSet,
-    fit_forecaster,
-    load_forecaster,
-    predict_next,
-    split_starts,
-)
+from hybridseq.forecast import fit_forecaster, load_forecaster, predict_next
 from hybridseq.forecast_metrics import mape, smape
+from hybridseq.series import SeriesSet
+from hybridseq.windows import ForecastConfig, split_starts
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
