@@ -140,8 +140,8 @@ def pointwise_error(pred: Tensor, target: Tensor, kind: str) -> Tensor:
     if kind == "mape":  # undefined at y = 0: targets below the floor are left out
         kept = target.abs() >= PERCENT_FLOOR
         return torch.where(kept, diff.abs() / target.abs().clamp(min=PERCENT_FLOOR), 0.0)
-    if kind == "smape":
-        return 2 * diff.abs() / (target.abs() + pred.abs()).clamp(min=PERCENT_FLOOR)
+    if kind == "smape":  # denominator without gradient: else flat (= 2) wherever pred < 0 < y
+        return 2 * diff.abs() / (target.abs() + pred.detach().abs()).clamp(min=PERCENT_FLOOR)
     return diff.abs()
 
 

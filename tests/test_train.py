@@ -188,6 +188,11 @@ def test_relative_error_losses_by_hand():
     smape = [2 * 0.5 / 2.5, 2 * 0.5 / 1.5, 2 * 2.0 / 6.0]
     assert pointwise_error(pred, target, "smape").tolist() == pytest.approx(smape)
     assert pointwise_error(pred, target, "mae").tolist() == pytest.approx([0.5, 0.5, 2.0])
+    # a negative prediction of a positive target still gets a gradient towards it (a model
+    # whose first outputs were all negative stayed at smape 200 % when the denominator had one)
+    neg = torch.tensor([-0.5], requires_grad=True)
+    pointwise_error(neg, torch.ones(1), "smape").sum().backward()
+    assert neg.grad.item() < 0
     # a zero target is left out of mape (undefined there), not a division by zero
     assert pointwise_error(torch.ones(1), torch.zeros(1), "mape").tolist() == [0.0]
 
