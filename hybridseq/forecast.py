@@ -59,8 +59,7 @@ from hybridseq.windows import (
     fit_seasons,
     known_inputs,
     make_windows,
-    recent_season,
-    scale_for,
+    normalise_source,
     season_at,
     seasonal_profile,
     series_scales,
@@ -239,12 +238,9 @@ def _model_inputs(fc: Forecaster, sid: str, y: np.ndarray, user: np.ndarray | No
     if profile is not None:
         y, season = y / season_at(profile, 0, n), season_at(profile, n, cfg.horizon)
     known = _known_for(fc, sid, n, user)  # (N + H, C)
-    src = y[-cfg.lookback :]
-    if cfg.window_season:
-        src, season = recent_season(src, cfg.period, cfg.horizon)
-    loc, scale = scale_for(sid, src, fc.scales, cfg)
-    source = np.concatenate([(src - loc) / scale, known[n - len(src) : n]], axis=1)
-    return source, known[n:], loc, scale, season
+    source, loc, scale, factors = normalise_source(sid, y[-cfg.lookback :], fc.scales, cfg)
+    source = np.concatenate([source, known[n - len(source) : n]], axis=1)
+    return source, known[n:], loc, scale, season * factors  # one of the two is all ones
 
 
 def _known_for(fc: Forecaster, sid: str, n: int, user: np.ndarray | None) -> np.ndarray:

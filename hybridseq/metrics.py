@@ -21,6 +21,8 @@ import numpy as np
 import sacrebleu
 import torch
 
+from hybridseq import forecast_metrics
+
 Tokens = list[str]
 Array = np.ndarray | torch.Tensor
 
@@ -143,21 +145,25 @@ def mae(hyps: Sequence[Array], refs: Sequence[Array]) -> float:
 
 def mape(hyps: Sequence[Array], refs: Sequence[Array]) -> float:
     """Mean absolute percentage error, in %, over the elements whose reference is not 0
-    (where it is undefined); arguments as ``mse``."""
-    diffs, refs_ = _differences(hyps, refs), [_as_array(r) for r in refs]
-    errs = np.concatenate(
-        [np.abs(d[r != 0]) / np.abs(r[r != 0]) for d, r in zip(diffs, refs_, strict=True)]
-    )
-    return float(100 * errs.mean()) if errs.size else float("nan")
+    (where it is undefined; NaN if none is); arguments as ``mse``."""
+    h, y = _pooled(hyps, refs)
+    kept = y != 0
+    return forecast_metrics.mape(y[kept], h[kept]) if kept.any() else float("nan")
 
 
 def smape(hyps: Sequence[Array], refs: Sequence[Array]) -> float:
-    """Symmetric MAPE, in %: 200 |h - y| / (|h| + |y|) over all elements (denominator floored
-    at 1e-8); arguments as ``mse``."""
-    diffs = _differences(hyps, refs)
-    sums = [np.abs(_as_array(h)) + np.abs(_as_array(r)) for h, r in zip(hyps, refs, strict=True)]
-    errs = [200 * np.abs(d) / np.maximum(s, 1e-8) for d, s in zip(diffs, sums, strict=True)]
-    return float(sum(e.sum() for e in errs) / sum(e.size for e in errs))
+    """Symmetric MAPE, in %, over all elements (``forecast_metrics.smape``); arguments as
+    ``mse``."""
+    h, y = _pooled(hyps, refs)
+    return forecast_metrics.smape(y, h)
+
+
+def _pooled(hyps: Sequence[Array], refs: Sequence[Array]) -> tuple[np.ndarray, np.ndarray]:
+    """Every element of every item, flattened: hypotheses and references (M,), (M,), after
+    the checks of ``_differences``."""
+    _differences(hyps, refs)
+    flat = [np.concatenate([_as_array(x).ravel() for x in side]) for side in (hyps, refs)]
+    return flat[0], flat[1]
 
 
 def _as_array(x: Array) -> np.ndarray:

@@ -173,8 +173,10 @@ class Seq2Seq(nn.Module):
         """prev (B, ...) ids or (B, ..., D) vectors, cov (B, ..., C) or None -> (B, ..., I + C):
         the decoder's input apart from the attention context."""
         x = self.dropout(self.tgt_embedding(prev)) if self.token_target else prev
+        if cov is None and not self.cov_dim:  # the usual case, at every decoding step
+            return x
         self.check_covariates(cov, tuple(x.shape[:-1]))
-        return x if cov is None else torch.cat([x, cov.to(x.dtype)], dim=-1)
+        return torch.cat([x, cov.to(x.dtype)], dim=-1)
 
     def check_covariates(self, cov: Tensor | None, lead: tuple[int, ...]) -> None:
         """Refuse covariates that do not fit: a model with ``cov_dim`` C needs (*lead, C),

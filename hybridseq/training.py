@@ -234,7 +234,7 @@ def _restore(state: dict[str, Any], optimizer, scheduler, generator) -> Progress
 
 
 def setup(cfg: Config, out_dir: Path, resume: bool):
-    """Data, codec, model, optimizer and scheduler, fresh or from ``out_dir/last``."""
+    """Data, codec, model and optimizer, fresh or from ``out_dir/last``."""
     random.seed(cfg.train.seed)
     torch.manual_seed(cfg.train.seed)
     if cfg.train.threads:
@@ -255,9 +255,7 @@ def setup(cfg: Config, out_dir: Path, resume: bool):
     tc = cfg.train
     opt_cls = torch.optim.AdamW if tc.optimizer == "adamw" else torch.optim.Adam
     optimizer = opt_cls(model.parameters(), lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay)
-    clock = [0.0]  # minutes trained so far, kept current by the loop (decay_horizon: minutes)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(tc, s, clock[0]))
-    return cfg, device, codec, splits, model, optimizer, scheduler, clock
+    return cfg, device, codec, splits, model, optimizer
 
 
 def _resumed_config(saved: Config, given: Config) -> Config:
@@ -297,15 +295,19 @@ def train(
     """Train a model; checkpoints go to ``out_dir/last`` and ``out_dir/best``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cfg, device, codec, splits, model, optimizer, scheduler, clock = setup(cfg, out_dir, resume)
+    cfg, device, codec, splits, model, optimizer = setup(cfg, out_dir, resume)
     tc = cfg.train
     kind, select = loss_kind(cfg, codec), selection(tc, codec)
     generator = torch.Generator().manual_seed(tc.seed)
     progress = Progress()
+    # the schedule reads the run's progress (a resume rebinds it), so decay_horizon: minutes
+    # follows the training time so far
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(tc, s, progress.seconds / 60)
+    )
     if resume:
         state = load_trainer_state(out_dir / "last")
         progress = _restore(state, optimizer, scheduler, generator)
-        clock[0] = progress.seconds / 60
         log(f"resuming {out_dir} at step {progress.step}")
     items, valid = splits["train"].items, splits.get("valid")
     lengths = pair_lengths(items)
@@ -362,7 +364,7 @@ def train(
                 if progress.step % 10 == 0:
                     bar.set_postfix(loss=f"{loss.item():.3f}", tf=f"{ratio:.2f}")
                 progress.seconds = seconds_before + time.perf_counter() - start
-                minutes = clock[0] = progress.seconds / 60
+                minutes = progress.seconds / 60
                 done = progress.step >= tc.max_steps or (
                     tc.max_minutes is not None and minutes > tc.max_minutes
                 )

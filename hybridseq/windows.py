@@ -192,6 +192,21 @@ def scale_for(
     return scales[sid]
 
 
+def normalise_source(
+    sid: str, source: np.ndarray, scales: dict, cfg: ForecastConfig
+) -> tuple[np.ndarray, ...]:
+    """A window's raw source (S, D) -> the model's source (S, D), and what maps the horizon
+    between the series' units and the model's: loc and scale, each (D,), and the seasonal
+    factors (H, D) (``window_season``, else ones). A target y is (y / factors - loc) / scale;
+    a prediction goes back as (p * scale + loc) * factors. Training windows and prediction
+    both go through here."""
+    factors = np.ones((cfg.horizon, source.shape[1]))
+    if cfg.window_season:
+        source, factors = recent_season(source, cfg.period, cfg.horizon)
+    loc, scale = scale_for(sid, source, scales, cfg)
+    return (source - loc) / scale, loc, scale, factors
+
+
 def calendar_features(n: int, period: int) -> np.ndarray:
     """sin and cos of 2 pi (position mod m) / m for positions 0 .. n - 1 (position 0 = the
     series' first point), (n, 2): the phase in the seasonal period, known for any future
@@ -244,12 +259,9 @@ def make_windows(
         for split, starts in split_starts(len(y), cfg).items():
             for t in starts:
                 src, tgt = y[max(0, t - cfg.lookback) : t], y[t : t + cfg.horizon]
-                if cfg.window_season:
-                    src, factors = recent_season(src, cfg.period, cfg.horizon)
-                    tgt = tgt / factors[: len(tgt)]
-                loc, scale = scale_for(sid, src, scales, cfg)
-                window = ((src - loc) / scale, (tgt - loc) / scale)
-                out[split].append(_with_known(window, known, t))
+                source, loc, scale, factors = normalise_source(sid, src, scales, cfg)
+                target = (tgt / factors[: len(tgt)] - loc) / scale
+                out[split].append(_with_known((source, target), known, t))
     return out
 
 

@@ -516,3 +516,15 @@ def test_recent_season_makes_a_flat_forecast_seasonal_naive():
     same, ones = recent_season(-y, 4, 6)  # not positive: left alone
     np.testing.assert_array_equal(same, -y)
     np.testing.assert_array_equal(ones, 1.0)
+
+
+def test_window_season_and_window_last_make_seasonal_naive_a_flat_one():
+    from hybridseq.windows import normalise_source
+
+    src = np.random.default_rng(0).uniform(1, 9, size=(12, 2))
+    cfg = ForecastConfig(horizon=6, lookback=12, period=4, scale="window_last", window_season=True)
+    source, loc, scale, factors = normalise_source("s", src, {}, cfg)
+    assert source.shape == (12, 2) and factors.shape == (6, 2)
+    naive = np.stack([B.seasonal_naive(src[:, d], 6, 4) for d in range(2)], axis=1)
+    np.testing.assert_allclose((naive / factors - loc) / scale, 1.0)  # the model's units
+    np.testing.assert_allclose((np.ones((6, 2)) * scale + loc) * factors, naive)  # and back

@@ -134,9 +134,13 @@ def ensemble_size(spec: str, freq: str) -> int:
     """Models per frequency from ``--ensemble``: one number for all, or e.g.
     ``yearly=5,quarterly=3`` (1 for a frequency not named)."""
     if "=" not in spec:
-        return int(spec)
-    sizes = dict(part.split("=") for part in spec.split(","))
-    return int(sizes.get(freq, 1))
+        size = int(spec)
+    else:
+        sizes = {name: int(n) for name, n in (part.split("=") for part in spec.split(","))}
+        size = sizes.get(freq, 1)
+    if size < 1:
+        raise ValueError(f"{size} models")
+    return size
 
 
 def run_frequency(freq: str, items: list, cfg: ForecastConfig, args, minutes: float) -> dict:
@@ -165,8 +169,8 @@ def run_frequency(freq: str, items: list, cfg: ForecastConfig, args, minutes: fl
         f"{len(short)} shorter than {cfg.min_lookback} points got Naive2"
     )
     scores = {"model": score(forecasts, items, metric)}
-    if k > 1:
-        singles = [score(m, items, metric) for m in members]
+    singles = [score(m, items, metric) for m in members] if k > 1 else None
+    if singles:
         print("  ensemble members: " + ", ".join(f"{v:.2f}" for v in singles))
     histories = {s.sn: s.x for s in items}
     for name in args.baselines:
@@ -183,7 +187,7 @@ def run_frequency(freq: str, items: list, cfg: ForecastConfig, args, minutes: fl
         "train_seconds": round(seconds, 1),
         "steps": steps,
         "ensemble": k,
-        "member_scores": singles if k > 1 else None,
+        "member_scores": singles,
         "no_training_window": no_window,
         "naive2_fallback": len(short),
         "window": asdict(cfg),
@@ -239,7 +243,11 @@ def write_outputs(rows: list[dict], frame: pd.DataFrame, args) -> Path:
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("dataset", choices=sorted(DATASETS))
-    p.add_argument("--family", choices=["hybrid", "lstm_attention"], default="hybrid")
+    p.add_argument(
+        "--family",
+        choices=["hybrid", "lstm_attention"],
+        help="default: the --config's family, else hybrid",
+    )
     p.add_argument("--config", help="default: configs/forecast_<family>.yaml")
     p.add_argument("--minutes", type=float, default=30.0, help="training budget, whole data set")
     p.add_argument("--lookback", type=float, default=3.0, help="most past points, in horizons")
@@ -266,10 +274,21 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--runs", type=Path, default=ROOT / "runs" / "forecasting")
     p.add_argument("--csv", type=Path, help="forecasts CSV (default under benchmarks/forecasting)")
     args = p.parse_args()
-    args.config = Path(args.config or ROOT / "configs" / f"forecast_{args.family}.yaml")
+    if args.config is None:
+        args.family = args.family or "hybrid"
+        args.config = ROOT / "configs" / f"forecast_{args.family}.yaml"
+    args.config = Path(args.config)
     args.raw = yaml.safe_load(args.config.read_text())
+    args.family = args.family or args.raw["model"].get("family", "hybrid")
     args.raw["model"]["family"] = args.family
     args.baselines = [b for b in args.baselines.split(",") if b]
+    for spec in args.freq_set:
+        if ":" not in spec or "=" not in spec.split(":", 1)[1]:
+            p.error(f"--freq-set {spec!r}: expected FREQ:KEY=VALUE")
+    try:
+        ensemble_size(args.ensemble, "")
+    except ValueError:
+        p.error(f"--ensemble {args.ensemble!r}: expected a number or FREQ=N,FREQ=N")
     return args
 
 
@@ -277,6 +296,9 @@ def main() -> None:
     args = parse_args()
     data = load_competition(args.dataset, args.limit)
     if args.only:
+        unknown = [f for f in args.only.split(",") if f not in data]
+        if unknown:
+            raise SystemExit(f"run.py: error: --only {unknown}: the frequencies are {list(data)}")
         data = {f: data[f] for f in args.only.split(",")}
     base = args.raw.pop("forecast", {})
     if args.no_validation:
