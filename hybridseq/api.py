@@ -22,6 +22,7 @@ from hybridseq.codec import Codec
 from hybridseq.config import Config, apply_overrides, config_from_dict, load_config
 from hybridseq.corpus import parse_paths, read_splits
 from hybridseq.data import read_pairs
+from hybridseq.ensemble import Ensemble
 from hybridseq.model import Seq2Seq, build_model
 from hybridseq.predict import predict as _predict
 from hybridseq.predict import score
@@ -54,7 +55,7 @@ class Model:
     """A trained model with its config and codec: everything needed to predict and evaluate."""
 
     config: Config
-    network: Seq2Seq
+    network: Seq2Seq | Ensemble
     codec: Codec
     device: torch.device
 
@@ -98,11 +99,23 @@ class Model:
         return result
 
 
-def load(path: str | Path, device: str = "auto") -> Model:
-    """Load a checkpoint directory (or a training output directory: its ``best``)."""
+def load(path: str | Path | Sequence[str | Path], device: str = "auto") -> Model:
+    """Load a checkpoint directory (or a training output directory: its ``best``). Several
+    paths load an ensemble that decodes as one model (mean of the members' probabilities, or
+    of their vectors); they must share one codec, and the first one's config is kept."""
     dev = pick_device(device)
-    cfg, net, codec = load_checkpoint(path, dev)
-    return Model(cfg, net, codec, dev)
+    paths = [path] if isinstance(path, (str, Path)) else list(path)
+    loaded = [load_checkpoint(p, dev) for p in paths]
+    cfg, net, codec = loaded[0]
+    if len(loaded) == 1:
+        return Model(cfg, net, codec, dev)
+    for p, (_, _, other) in zip(paths[1:], loaded[1:], strict=True):
+        if other.to_dict() != codec.to_dict():
+            raise ValueError(
+                f"ensemble: {p} encodes its data differently from {paths[0]} "
+                "(another vocabulary or vector width); members must share one codec"
+            )
+    return Model(cfg, Ensemble([n for _, n, _ in loaded]), codec, dev)
 
 
 def synth(

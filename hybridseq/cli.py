@@ -76,7 +76,7 @@ def _read_inputs(path: str | None, vectors: bool) -> list:
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
-    model = api.load(args.checkpoint, device=args.device)
+    model = api.load([args.checkpoint, *args.ensemble], device=args.device)
     sources = _read_inputs(args.input, vectors=not model.codec.source.is_tokens)
     outputs = model.predict(sources, beam=args.beam, steps=args.steps)
     lines = [o if isinstance(o, str) else json.dumps(np.asarray(o).tolist()) for o in outputs]
@@ -88,7 +88,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    model = api.load(args.checkpoint, device=args.device)
+    model = api.load([args.checkpoint, *args.ensemble], device=args.device)
     names = args.metrics.split(",") if args.metrics else None
     result = model.evaluate(args.data, metrics=names, beam=args.beam)
     if args.json:
@@ -175,6 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--steps", type=int, default=None, help="vector rollout length")
     pr.add_argument("--output", help="write here instead of stdout")
     pr.add_argument("--device", default="auto")
+    pr.add_argument(
+        "--ensemble",
+        action="append",
+        default=[],
+        metavar="CKPT",
+        help="decode with this checkpoint too, averaging the models' probabilities (repeatable)",
+    )
     pr.set_defaults(func=cmd_predict)
 
     e = sub.add_parser("evaluate", help="score a checkpoint on a data file")
@@ -184,6 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--beam", type=int, default=None)
     e.add_argument("--json", action="store_true")
     e.add_argument("--device", default="auto")
+    e.add_argument(
+        "--ensemble",
+        action="append",
+        default=[],
+        metavar="CKPT",
+        help="decode with this checkpoint too, averaging the models' probabilities (repeatable)",
+    )
     e.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("synth", help="write a synthetic data set")

@@ -97,6 +97,10 @@ class ModelConfig:
     # vector targets: predict these quantile levels (strictly increasing, in (0, 1)) instead of
     # one value per variable; the level closest to 0.5 is the point forecast (see Seq2Seq.point)
     quantiles: list[float] | None = None
+    # vector targets: the output layer starts as this constant (zero weights, bias = value):
+    # 1.0 where the data is scaled so that a flat 1 is a baseline forecast (the forecaster's
+    # window_season with scale window_last: seasonal naive), so training starts from it
+    head_init: float | None = None
     # filled from the data when left at None
     src_vocab: int | None = None
     tgt_vocab: int | None = None
@@ -121,6 +125,7 @@ class ModelConfig:
                 f"model.attn_heads ({self.attn_heads})"
             )
         self._check_quantiles()
+        self._check_head_init()
         init = self.resolved_init
         if init == "final":
             if self.family != "lstm_attention":
@@ -147,6 +152,14 @@ class ModelConfig:
             raise ConfigError(f"model.quantiles: {q} is not a strictly increasing list in (0, 1)")
         if self.tgt_vocab is not None:
             raise ConfigError("model.quantiles: only for a vector target (this one is tokens)")
+
+    def _check_head_init(self) -> None:
+        if self.head_init is None:
+            return
+        if self.tgt_vocab is not None:
+            raise ConfigError("model.head_init: only for a vector target (this one is tokens)")
+        if self.quantiles:
+            raise ConfigError("model.head_init: not with model.quantiles (one value per level)")
 
     @property
     def resolved_init(self) -> str:
@@ -205,6 +218,7 @@ class TrainConfig:
     metrics: list[str] = field(default_factory=lambda: ["exact_match", "token_accuracy"])
     select: str = "auto"  # metric that picks the best checkpoint: auto | loss | <metric name>
     patience: int | None = None  # stop after this many validations without improvement
+    validate_first: bool = False  # also validate the untrained model (it can be the best)
     progress: bool = True  # show a progress bar
 
     def __post_init__(self) -> None:

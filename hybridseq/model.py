@@ -347,6 +347,9 @@ def build_model(cfg: ModelConfig) -> Seq2Seq:
     quantiles = cfg.quantiles or []
     out_dim = cfg.tgt_vocab or cfg.tgt_dim * (len(quantiles) or 1)
     head = nn.Linear(cfg.dec_hidden + context_dim, out_dim)
+    if cfg.head_init is not None:  # every output starts at this constant
+        nn.init.zeros_(head.weight)
+        nn.init.constant_(head.bias, cfg.head_init)
     return Seq2Seq(
         src_input,
         encoder,

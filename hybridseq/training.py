@@ -345,6 +345,8 @@ def train(
 
     try:
         done = False
+        if tc.validate_first and not resume:
+            done = validate_and_save()
         while not done:
             order = batch_indices(
                 lengths,

@@ -5,6 +5,7 @@ expected vs actual shape."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -75,6 +76,10 @@ def test_train_predict_evaluate_end_to_end(tmp_path):
     r = run("predict", str(out), "--beam", "2", stdin="a b c\nz z q\n")  # z, q: unknown symbols
     assert r.returncode == 0, r.stderr
     assert len(r.stdout.splitlines()) == 2
+
+    r = run("predict", str(out), "--ensemble", str(out / "last"), stdin="a b c\n")
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.splitlines()) == 1
 
     r = run("evaluate", str(out), str(valid_tsv), "--metrics", "exact_match,wer,per,bleu", "--json")
     assert r.returncode == 0, r.stderr
@@ -158,3 +163,16 @@ def test_predict_on_vectors_checks_width(tmp_path, capsys):
     inputs.write_text("[[0.1, 0.5], [0.2, 0.1]]\n")
     err = _error(capsys, "predict", str(out), str(inputs))
     assert "expected vectors of shape (length, 1), got (2, 2)" in err
+
+
+def test_ensemble_members_must_share_a_codec(tmp_path, capsys):
+    out = tmp_path / "run"
+    main(["train", _config(tmp_path, {"synth": {"task": "copy"}}), "--out", str(out)])
+    other = tmp_path / "other"
+    shutil.copytree(out / "best", other)
+    codec = json.loads((other / "codec.json").read_text())
+    tokens = codec["target"]["vocab"]["tokens"]
+    tokens[4], tokens[5] = tokens[5], tokens[4]  # two symbols swap ids
+    (other / "codec.json").write_text(json.dumps(codec))
+    err = _error(capsys, "predict", str(out), "--ensemble", str(other))
+    assert str(other) in err and "members must share one codec" in err

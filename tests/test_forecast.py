@@ -528,3 +528,27 @@ def test_window_season_and_window_last_make_seasonal_naive_a_flat_one():
     naive = np.stack([B.seasonal_naive(src[:, d], 6, 4) for d in range(2)], axis=1)
     np.testing.assert_allclose((naive / factors - loc) / scale, 1.0)  # the model's units
     np.testing.assert_allclose((np.ones((6, 2)) * scale + loc) * factors, naive)  # and back
+
+
+def test_head_init_one_starts_the_forecaster_at_seasonal_naive(tmp_path):
+    # with window_season + window_last a flat 1 is seasonal naive, and head_init 1.0 makes the
+    # untrained model output a flat 1 (lr 0: training leaves it untrained)
+    rng = np.random.default_rng(0)
+    y = 20 + 5 * np.sin(2 * np.pi * np.arange(60) / 4) + rng.uniform(0, 2, 60)
+    config = {
+        "forecast": {
+            "horizon": 6,
+            "lookback": 12,
+            "period": 4,
+            "window_season": True,
+            "scale": "window_last",
+        },
+        "model": {**TINY["model"], "head_init": 1.0},
+        "train": {**TINY["train"], "lr": 0.0, "max_steps": 2, "validate_first": True},
+    }
+    result = fit_forecaster(
+        SeriesSet.from_arrays({"s": y}), config, tmp_path / "run", log=lambda _: None
+    )
+    assert result.history[0]["step"] == 0  # validate_first: the untrained model was scored
+    table = forecast(tmp_path / "run", SeriesSet.from_arrays({"s": y}))
+    np.testing.assert_allclose(table["forecast"].to_numpy(), B.seasonal_naive(y, 6, 4), rtol=1e-5)

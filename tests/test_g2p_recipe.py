@@ -82,7 +82,7 @@ def test_run_trains_scores_and_writes_predictions(tmp_path, monkeypatch):
     args = argparse.Namespace(
         config=config,
         score_only=None,
-        minutes=1.0,
+        minutes=30.0,  # a budget that never binds, so the step count is exact
         out=tmp_path / "run",
         set=["train.progress=false"],
         data=data,
@@ -97,3 +97,13 @@ def test_run_trains_scores_and_writes_predictions(tmp_path, monkeypatch):
     assert json.loads(args.summary.read_text()) == summary
     lines = args.predictions.read_text().splitlines()
     assert [line.split("\t")[0] for line in lines] == ["bad", "able"]
+
+    ensemble = argparse.Namespace(
+        **{**vars(args), "config": None, "score_only": [args.out, args.out / "last"]},
+    )
+    ensemble.summary = tmp_path / "ensemble.json"
+    ensemble.predictions = tmp_path / "ensemble.tsv"
+    both = run.run(ensemble)
+    assert both["checkpoint"] == [str(args.out), str(args.out / "last")]
+    assert both["family"].endswith("_ensemble") and both["test_words"] == 2
+    assert len(ensemble.predictions.read_text().splitlines()) == 2

@@ -194,3 +194,21 @@ def test_bad_model_configs_name_the_key():
         ModelConfig(family="gru")
     with pytest.raises(ConfigError, match="src_vocab"):
         build_model(ModelConfig(tgt_vocab=5))
+
+
+def test_head_init_makes_every_output_that_constant():
+    model = build_model(tiny_model_config("hybrid", src_dim=3, tgt_dim=2, head_init=1.0)).eval()
+    out = model(torch.randn(4, 6, 3), torch.randn(4, 5, 2))
+    torch.testing.assert_close(out, torch.ones(4, 5, 2))
+
+
+@pytest.mark.parametrize(
+    "sizes, message",
+    [
+        (dict(src_vocab=9, tgt_vocab=9), "only for a vector target"),
+        (dict(src_dim=3, tgt_dim=2, quantiles=[0.1, 0.5, 0.9]), "not with model.quantiles"),
+    ],
+)
+def test_head_init_is_refused_where_it_has_no_meaning(sizes, message):
+    with pytest.raises(ConfigError, match=message):
+        tiny_model_config("hybrid", head_init=1.0, **sizes)

@@ -65,15 +65,18 @@ def load_competition(dataset: str, limit: int | None) -> dict[str, list]:
     return by_type
 
 
+WINDOW_KEYS = ("horizon", "lookback", "min_lookback", "period", "max_windows")  # set per frequency
+
+
 def window_config(
     base: dict, items: list, lookback: float, shortest: float, history: float | None
 ) -> ForecastConfig:
     """The forecast section for one frequency: the competition's horizon h and period, a
     lookback of ``lookback`` horizons and at least ``shortest`` horizons, and training windows
-    from the last ``history`` horizons of each series only (all when None); the scaling,
-    validation and deseasonalisation of the config file are kept."""
+    from the last ``history`` horizons of each series only (all when None); every other key
+    of the config file's section (scaling, seasonal adjustment, validation, ...) is kept."""
     h, m = items[0].h, items[0].period
-    kept = {k: base[k] for k in ("scale", "validation", "deseasonalize") if k in base}
+    kept = {k: v for k, v in base.items() if k not in WINDOW_KEYS}
     longest = max(1, round(lookback * h))
     fewest = min(longest, max(1, round(shortest * h)))
     recent = max(1, round(history * h)) if history is not None else base.get("max_windows")
@@ -188,6 +191,7 @@ def run_frequency(freq: str, items: list, cfg: ForecastConfig, args, minutes: fl
         "steps": steps,
         "ensemble": k,
         "member_scores": singles,
+        "member_valid": [r.best for r in results],  # each member's best validation metrics
         "no_training_window": no_window,
         "naive2_fallback": len(short),
         "window": asdict(cfg),

@@ -4,6 +4,7 @@ and report WER, PER, parameters, training time and decoding words/s.
 
     python benchmarks/g2p/run.py --config configs/g2p_lstm_attention.yaml [--minutes 35]
     python benchmarks/g2p/run.py --score-only runs/g2p-lstm_attention   # no training
+    python benchmarks/g2p/run.py --score-only runs/g2p-a runs/g2p-b    # an ensemble of both
 
 Writes the beam-search predictions (``word<TAB>phones``, one line per test word) to
 ``benchmarks/g2p/predictions_<family>.tsv`` and the summary (also printed) to
@@ -78,12 +79,12 @@ def print_summary(summary: dict) -> None:
 
 
 def train_run(args: argparse.Namespace) -> tuple[Path, dict]:
-    """Train ``args.config``; returns the run directory and the summary's training part."""
+    """Train ``args.config``; returns [the run directory] and the summary's training part."""
     overrides = train_overrides(args.data, args.minutes, args.set)
     family = as_config(args.config, overrides).model.family
     out = args.out or Path("runs") / f"g2p-{family}"
     result = hybridseq.train(args.config, out=out, overrides=overrides)
-    return out, {
+    return [out], {
         "config": str(args.config),
         "overrides": overrides,
         "train_steps": result.step,
@@ -95,18 +96,19 @@ def train_run(args: argparse.Namespace) -> tuple[Path, dict]:
 def run(args: argparse.Namespace) -> dict:
     """Train (unless ``--score-only``), evaluate, write the predictions and the summary."""
     ensure_data(args.data)
-    ckpt, training = (args.score_only, {}) if args.score_only else train_run(args)
-    model = hybridseq.load(ckpt)
+    ckpts, training = (args.score_only, {}) if args.score_only else train_run(args)
+    model = hybridseq.load(ckpts)
     if model.config.train.threads:  # decode with the threads it trained with
         torch.set_num_threads(model.config.train.threads)
     family = model.config.model.family
     results, words, hyps = evaluate(model, args.data / "test.tsv", args.beam, args.test_words)
-    where = HERE if args.test_words is None else Path(ckpt)  # keep smoke results out of HERE
+    where = HERE if args.test_words is None else Path(ckpts[0])  # smoke results stay out of HERE
+    family += "_ensemble" if len(ckpts) > 1 else ""
     predictions = args.predictions or where / f"predictions_{family}.tsv"
     write_predictions(predictions, words, hyps)
     summary = {
         "family": family,
-        "checkpoint": str(ckpt),
+        "checkpoint": [str(c) for c in ckpts] if len(ckpts) > 1 else str(ckpts[0]),
         "parameters": sum(p.numel() for p in model.network.parameters()),
         "threads": torch.get_num_threads(),
         **training,
@@ -123,7 +125,13 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--config", type=Path, help="a G2P config to train, e.g. configs/g2p_*.yaml")
-    what.add_argument("--score-only", type=Path, metavar="CKPT", help="evaluate this checkpoint")
+    what.add_argument(
+        "--score-only",
+        type=Path,
+        nargs="+",
+        metavar="CKPT",
+        help="evaluate this checkpoint (several: their ensemble)",
+    )
     p.add_argument("--minutes", type=float, help="training budget (sets train.max_minutes)")
     p.add_argument("--out", type=Path, help="run directory (default runs/g2p-<family>)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override")

@@ -1,0 +1,41 @@
+"""The M3 / Tourism recipe (benchmarks/forecasting/run.py): the per-frequency forecast section
+keeps every option of the config file."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import asdict, fields
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+pytest.importorskip("statsmodels")
+from hybridseq.windows import ForecastConfig  # noqa: E402
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "forecasting" / "run.py"
+spec = importlib.util.spec_from_file_location("forecasting_run", SCRIPT)
+recipe = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(recipe)
+
+
+def test_window_config_keeps_every_option_it_does_not_set():
+    # every ForecastConfig field away from its default (window_season was once dropped here)
+    base = {
+        "scale": "window_last",
+        "validation": False,
+        "window_season": True,
+        "calendar": True,
+        "deseasonalize": False,
+    }
+    assert set(base) | set(recipe.WINDOW_KEYS) == {f.name for f in fields(ForecastConfig)}
+    items = [SimpleNamespace(h=8, period=4)]
+    cfg = recipe.window_config(base, items, lookback=3.0, shortest=1.5, history=2.0)
+    assert {k: v for k, v in asdict(cfg).items() if k in base} == base
+    assert (cfg.horizon, cfg.period, cfg.lookback, cfg.min_lookback, cfg.max_windows) == (
+        8,
+        4,
+        24,
+        12,
+        16,
+    )
