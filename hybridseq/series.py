@@ -67,6 +67,16 @@ class SeriesSet:
             times[str(sid)] = np.arange(len(known.get(str(sid), values[str(sid)])))
         names = list(variables or _default_names("x", values))
         cov_names = list(covariate_names or _default_names("c", known))
+        for kind, arrays_, width in (
+            ("values", values, len(names)),
+            ("covariates", known, len(cov_names)),
+        ):
+            for sid, x in arrays_.items():
+                if x.shape[1] != width:
+                    raise DataError(
+                        f"arrays: series {sid!r} has {x.shape[1]} columns of {kind}, expected "
+                        f"{width} (as the first series, or the names given)"
+                    )
         series = cls(values, times, names, known, cov_names)
         for sid in values:
             _check_values(series, sid, "arrays")

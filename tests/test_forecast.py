@@ -552,3 +552,11 @@ def test_head_init_one_starts_the_forecaster_at_seasonal_naive(tmp_path):
     assert result.history[0]["step"] == 0  # validate_first: the untrained model was scored
     table = forecast(tmp_path / "run", SeriesSet.from_arrays({"s": y}))
     np.testing.assert_allclose(table["forecast"].to_numpy(), B.seasonal_naive(y, 6, 4), rtol=1e-5)
+
+
+def test_arrays_of_different_widths_are_refused_by_name():
+    with pytest.raises(DataError, match=r"series 'b' has 2 columns of values, expected 1"):
+        SeriesSet.from_arrays({"a": np.ones(5), "b": np.ones((5, 2))})
+    cov = {"a": np.ones((6, 2)), "b": np.ones((6, 3))}
+    with pytest.raises(DataError, match=r"series 'b' has 3 columns of covariates, expected 2"):
+        SeriesSet.from_arrays({"a": np.ones(5), "b": np.ones(5)}, covariates=cov)
