@@ -78,7 +78,8 @@ def _read_inputs(path: str | None, vectors: bool) -> list:
 def cmd_predict(args: argparse.Namespace) -> None:
     model = api.load([args.checkpoint, *args.ensemble], device=args.device)
     sources = _read_inputs(args.input, vectors=not model.codec.source.is_tokens)
-    outputs = model.predict(sources, beam=args.beam, steps=args.steps)
+    covariates = _read_inputs(args.covariates, vectors=True) if args.covariates else None
+    outputs = model.predict(sources, beam=args.beam, steps=args.steps, covariates=covariates)
     lines = [o if isinstance(o, str) else json.dumps(np.asarray(o).tolist()) for o in outputs]
     text = "".join(line + "\n" for line in lines)
     if args.output:
@@ -173,6 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("input", nargs="?", help="input file (default: stdin)")
     pr.add_argument("--beam", type=int, default=None)
     pr.add_argument("--steps", type=int, default=None, help="vector rollout length")
+    pr.add_argument(
+        "--covariates",
+        help="for a model trained with covariates: a file with, per input line, the JSON list "
+        "of the covariate vectors of its output steps (their number is the steps)",
+    )
     pr.add_argument("--output", help="write here instead of stdout")
     pr.add_argument("--device", default="auto")
     pr.add_argument(

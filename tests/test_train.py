@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 import hybridseq.checkpoint as ckpt
 from hybridseq import api
 from hybridseq.checkpoint import CheckpointError, load_checkpoint
+from hybridseq.cli import main as cli_main
 from hybridseq.config import ConfigError, TrainConfig
 from hybridseq.data import DataError, collate
 from hybridseq.training import lr_factor, sequence_loss, teacher_forcing_ratio
@@ -223,3 +224,22 @@ def test_run_with_covariates_trains_and_predicts_with_them(tmp_path):
     assert [p.shape for p in pred] == [(5, 1), (2, 1)]  # the covariates set the steps
     with pytest.raises(DataError, match=r"needs covariates \(steps, 1\) for each of the 2 sources"):
         model.predict(sources)
+    # the command line reads them from a file, one JSON list per input line
+    inputs, cov_file = tmp_path / "in.jsonl", tmp_path / "cov.jsonl"
+    inputs.write_text("".join(json.dumps(s.tolist()) + "\n" for s in sources))
+    cov_file.write_text("".join(json.dumps(c.tolist()) + "\n" for c in covs))
+    out = tmp_path / "out.jsonl"
+    cli_main(
+        [
+            "predict",
+            str(tmp_path / "run"),
+            str(inputs),
+            "--covariates",
+            str(cov_file),
+            "--output",
+            str(out),
+        ]
+    )
+    rows = [np.asarray(json.loads(line)) for line in out.read_text().splitlines()]
+    assert [r.shape for r in rows] == [(5, 1), (2, 1)]
+    np.testing.assert_allclose(rows[1], pred[1], rtol=1e-5, atol=1e-6)
