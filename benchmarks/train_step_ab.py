@@ -1,0 +1,81 @@
+"""A/B timing of one training change at seed 002's shape (the task of ``speed.py``): training
+target tokens/s of hybridseq as it is, or with a variant applied, in this process.
+
+    python benchmarks/train_step_ab.py [--variant eager|compile-cell|compile-cell-attn]
+                                       [--threads N] [--profile]
+
+Batches are 64 random pairs in data order (no length bucketing), so the rate is lower than
+``speed.py``'s; compare variants with each other, not with its table. ``--profile`` prints the
+operators that take the most time (torch.profiler) after the timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import speed  # noqa: E402
+
+from hybridseq import attention, decoder  # noqa: E402
+from hybridseq.config import ModelConfig  # noqa: E402
+
+
+def apply(variant: str) -> None:
+    """Patch the library in this process for ``variant``."""
+    if variant in ("compile-cell", "compile-cell-attn"):
+        decoder.lstm_cell = torch.compile(decoder.lstm_cell, dynamic=True)
+    if variant == "compile-cell-attn":
+        cls = attention.AdditiveAttention
+        cls.forward = torch.compile(cls.forward, dynamic=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--variant", default="eager")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--profile", action="store_true")
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    apply(args.variant)
+    torch.manual_seed(0)
+    cfg = ModelConfig(
+        **speed.SHAPES["lstm_attention"], src_vocab=speed.VOCAB, tgt_vocab=speed.VOCAB
+    )
+    model = speed.build_ours(cfg)
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    pairs = speed.make_pairs(speed.BATCH * 40, seed=0)
+    batches = [pairs[i : i + speed.BATCH] for i in range(0, len(pairs), speed.BATCH)]
+    start = time.perf_counter()
+    for b in batches[:3]:
+        speed.ours_train_step(model, opt, b)
+    warm = time.perf_counter() - start
+    rates = []
+    for r in range(3):
+        chosen = batches[3 + 10 * r : 13 + 10 * r]
+        start = time.perf_counter()
+        for b in chosen:
+            speed.ours_train_step(model, opt, b)
+        rates.append(sum(len(t) + 1 for b in chosen for _, t in b) / (time.perf_counter() - start))
+    print(
+        f"{args.variant}, {torch.get_num_threads()} threads: {statistics.median(rates):,.0f} "
+        f"target tokens/s (repeats {', '.join(f'{x:,.0f}' for x in rates)}; warm-up {warm:.1f} s)"
+    )
+    if args.profile:
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+            for b in batches[33:37]:
+                speed.ours_train_step(model, opt, b)
+        table = prof.key_averages(group_by_input_shape=True)
+        print(table.table(sort_by="self_cpu_time_total", row_limit=12))
+
+
+if __name__ == "__main__":
+    main()
