@@ -151,6 +151,16 @@ def cmd_demo(args: argparse.Namespace) -> None:
         print(f"  {mark} {ex['source']}  ->  {ex['predicted']}")
 
 
+def _add_ensemble(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ensemble",
+        action="append",
+        default=[],
+        metavar="CKPT",
+        help="decode with this checkpoint too, averaging the models' probabilities (repeatable)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hybridseq", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -181,13 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pr.add_argument("--output", help="write here instead of stdout")
     pr.add_argument("--device", default="auto")
-    pr.add_argument(
-        "--ensemble",
-        action="append",
-        default=[],
-        metavar="CKPT",
-        help="decode with this checkpoint too, averaging the models' probabilities (repeatable)",
-    )
+    _add_ensemble(pr)
     pr.set_defaults(func=cmd_predict)
 
     e = sub.add_parser("evaluate", help="score a checkpoint on a data file")
@@ -197,13 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--beam", type=int, default=None)
     e.add_argument("--json", action="store_true")
     e.add_argument("--device", default="auto")
-    e.add_argument(
-        "--ensemble",
-        action="append",
-        default=[],
-        metavar="CKPT",
-        help="decode with this checkpoint too, averaging the models' probabilities (repeatable)",
-    )
+    _add_ensemble(e)
     e.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("synth", help="write a synthetic data set")

@@ -27,6 +27,11 @@ class PerMember(tuple):
         return PerMember(v.select(index) for v in self)
 
 
+def _kind(model: Seq2Seq) -> tuple:
+    """What members must share to be combined step by step."""
+    return (model.token_target, model.head.out_features, model.quantiles, model.cov_dim)
+
+
 class Ensemble(nn.Module):
     """Members with the same kind of target (tokens of one vocabulary, or vectors of one width,
     with the same quantile levels and covariates) combined at every decoding step."""
@@ -35,15 +40,12 @@ class Ensemble(nn.Module):
         super().__init__()
         if len(members) < 2:
             raise ValueError(f"an ensemble needs at least 2 models, got {len(members)}")
-        first = members[0]
+        first = _kind(members[0])
         for i, m in enumerate(members[1:], start=2):
-            mine = (m.token_target, m.head.out_features, m.quantiles, m.cov_dim)
-            theirs = (first.token_target, first.head.out_features, first.quantiles, first.cov_dim)
-            if mine != theirs:
+            if _kind(m) != first:
                 raise ValueError(
-                    "ensemble: member 1 and member "
-                    f"{i} differ in (token target, output width, quantiles, covariates): "
-                    f"{theirs} vs {mine}"
+                    f"ensemble: member 1 and member {i} differ in (token target, output width, "
+                    f"quantiles, covariates): {first} vs {_kind(m)}"
                 )
         self.members = nn.ModuleList(members)
 
