@@ -205,6 +205,9 @@ class TrainConfig:
     min_lr_ratio: float = 0.0  # floor of linear/cosine decay, as a fraction of lr
     decay_horizon: str = "steps"  # steps: decay over max_steps | minutes: over max_minutes
     clip: float = 1.0  # gradient norm clipping (0: off)
+    # exponential moving average of the weights (0: off; e.g. 0.999): validation, `best` and
+    # `last` use the averaged weights; the decay ramps in as min(ema, (1 + n) / (10 + n))
+    ema: float = 0.0
     # auto: ce for tokens, mse for vectors, quantile (pinball) with model.quantiles
     loss: str = "auto"  # auto | ce | mse | mae | mape | smape (relative errors) | quantile
     label_smoothing: float = 0.0
@@ -243,6 +246,8 @@ class TrainConfig:
                 raise ConfigError(f"train.{name}: must be >= 1")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"train.label_smoothing: {self.label_smoothing} is not in [0, 1)")
+        if not 0.0 <= self.ema < 1.0:
+            raise ConfigError(f"train.ema: {self.ema} is not in [0, 1)")
 
 
 @dataclass

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from hybridseq.checkpoint import load_checkpoint, load_trainer_state, save_checkpoint
@@ -206,7 +207,23 @@ class Progress:
     seconds: float = 0.0  # training time so far, over all resumed parts
 
 
-def _trainer_state(progress: Progress, optimizer, scheduler, generator) -> dict[str, Any]:
+def weight_average(model: Seq2Seq, decay: float) -> AveragedModel | None:
+    """An exponential moving average of the weights (Polyak & Juditsky 1992), or None when
+    ``decay`` is 0. Its decay ramps in as min(decay, (1 + n) / (10 + n)) after n updates, so
+    the early average is not dominated by the untrained weights."""
+    if not decay:
+        return None
+
+    def ema_(averaged: list[Tensor], current: list[Tensor], n: Tensor) -> None:
+        d = min(decay, (1.0 + float(n)) / (10.0 + float(n)))
+        torch._foreach_lerp_(averaged, current, 1.0 - d)
+
+    return AveragedModel(model, multi_avg_fn=ema_)
+
+
+def _trainer_state(
+    progress: Progress, optimizer, scheduler, generator, model: Seq2Seq, ema: AveragedModel | None
+) -> dict[str, Any]:
     state = {
         **dataclasses.asdict(progress),
         "optimizer": optimizer.state_dict(),
@@ -217,10 +234,21 @@ def _trainer_state(progress: Progress, optimizer, scheduler, generator) -> dict[
     }
     if torch.cuda.is_available():
         state["cuda_rng"] = torch.cuda.get_rng_state_all()
+    if ema is not None:  # the checkpoint's weights are the average; keep the trained ones here
+        state["train_weights"] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        state["ema_updates"] = int(ema.n_averaged)
     return state
 
 
-def _restore(state: dict[str, Any], optimizer, scheduler, generator) -> Progress:
+def _restore(
+    state: dict[str, Any], optimizer, scheduler, generator, model: Seq2Seq, ema
+) -> Progress:
+    """Put a saved trainer state back. ``model`` holds the checkpoint's weights (the average,
+    when the run kept one), so an average restarts from them and the model from its own."""
+    if ema is not None:
+        ema.n_averaged.fill_(state.get("ema_updates", 0))
+    if "train_weights" in state:
+        model.load_state_dict(state["train_weights"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["torch_rng"])
@@ -300,6 +328,8 @@ def train(
     kind, select = loss_kind(cfg, codec), selection(tc, codec)
     generator = torch.Generator().manual_seed(tc.seed)
     progress = Progress()
+    ema = weight_average(model, tc.ema)  # before a resume swaps the trained weights in
+    evaluated = model if ema is None else ema.module  # what validation sees and checkpoints hold
     # the schedule reads the run's progress (a resume rebinds it), so decay_horizon: minutes
     # follows the training time so far
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -307,7 +337,7 @@ def train(
     )
     if resume:
         state = load_trainer_state(out_dir / "last")
-        progress = _restore(state, optimizer, scheduler, generator)
+        progress = _restore(state, optimizer, scheduler, generator, model, ema)
         log(f"resuming {out_dir} at step {progress.step}")
     items, valid = splits["train"].items, splits.get("valid")
     lengths = pair_lengths(items)
@@ -319,13 +349,13 @@ def train(
     seconds_before = progress.seconds
 
     def save_last(metrics: dict[str, float] | None) -> None:
-        trainer = _trainer_state(progress, optimizer, scheduler, generator)
-        save_checkpoint(out_dir / "last", cfg, model, codec, trainer, metrics)
+        trainer = _trainer_state(progress, optimizer, scheduler, generator, model, ema)
+        save_checkpoint(out_dir / "last", cfg, evaluated, codec, trainer, metrics)
 
     def validate_and_save() -> bool:
         """Validate, save ``last`` (and ``best`` if improved); True means stop early."""
         metrics = {"step": progress.step}
-        metrics.update(validate(model, codec, valid, cfg, kind, device) if valid else {})
+        metrics.update(validate(evaluated, codec, valid, cfg, kind, device) if valid else {})
         history.append(metrics)
         log(
             f"step {progress.step}: "
@@ -337,7 +367,7 @@ def train(
         progress.bad_evals = 0 if improved else progress.bad_evals + 1
         save_last(metrics)
         if improved or not (out_dir / "best").exists():
-            save_checkpoint(out_dir / "best", cfg, model, codec, None, metrics)
+            save_checkpoint(out_dir / "best", cfg, evaluated, codec, None, metrics)
         if tc.patience is not None and progress.bad_evals > tc.patience:
             log(f"early stop: no {select} improvement in {tc.patience} validations")
             return True
@@ -359,6 +389,8 @@ def train(
                 batch = collate([items[i] for i in idx], idx).to(device)
                 ratio = teacher_forcing_ratio(tc, progress.step)
                 loss = train_step(model, optimizer, scheduler, batch, tc, kind, ratio, generator)
+                if ema is not None:
+                    ema.update_parameters(model)
                 progress.step += 1
                 progress.batch_in_epoch += 1
                 tokens += batch.n_tokens

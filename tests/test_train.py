@@ -243,3 +243,45 @@ def test_run_with_covariates_trains_and_predicts_with_them(tmp_path):
     rows = [np.asarray(json.loads(line)) for line in out.read_text().splitlines()]
     assert [r.shape for r in rows] == [(5, 1), (2, 1)]
     np.testing.assert_allclose(rows[1], pred[1], rtol=1e-5, atol=1e-6)
+
+
+def test_weight_average_follows_the_ramped_decay_by_hand():
+    from hybridseq.training import weight_average
+
+    net = torch.nn.Linear(1, 1, bias=False)
+    ema = weight_average(net, 0.9)
+    expected = None
+    for n, value in enumerate([1.0, 3.0, -2.0, 5.0, 0.5]):
+        net.weight.data.fill_(value)
+        ema.update_parameters(net)
+        d = min(0.9, (1 + n) / (10 + n))
+        expected = value if expected is None else d * expected + (1 - d) * value
+        assert ema.module.weight.item() == pytest.approx(expected)
+    assert weight_average(net, 0.0) is None
+    with pytest.raises(ConfigError, match="train.ema"):
+        TrainConfig(ema=1.0)
+
+
+def test_resume_with_weight_average_continues_exactly(tmp_path):
+    """With train.ema the checkpoints hold the average and trainer.pt the trained weights;
+    10 steps + resume to 20 equals 20 straight in both."""
+    def run(steps):
+        raw = tiny_train_dict(steps=steps)
+        raw["train"]["ema"] = 0.8
+        return raw
+
+    api.train(run(20), tmp_path / "a", log=lambda m: None)
+    api.train(run(10), tmp_path / "b", log=lambda m: None)
+    api.train(run(20), tmp_path / "b", resume=True, log=lambda m: None)
+    for name in ("a", "b"):
+        avg = load_file(str(tmp_path / name / "last" / "model.safetensors"))
+        trained = torch.load(tmp_path / name / "last" / "trainer.pt", weights_only=True)
+        assert trained["ema_updates"] == 20
+        assert any(not torch.equal(avg[k], trained["train_weights"][k]) for k in avg)
+    wa = load_file(str(tmp_path / "a" / "last" / "model.safetensors"))
+    wb = load_file(str(tmp_path / "b" / "last" / "model.safetensors"))
+    ta = torch.load(tmp_path / "a" / "last" / "trainer.pt", weights_only=True)["train_weights"]
+    tb = torch.load(tmp_path / "b" / "last" / "trainer.pt", weights_only=True)["train_weights"]
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], rtol=0, atol=0)
+        torch.testing.assert_close(ta[k], tb[k], rtol=0, atol=0)
