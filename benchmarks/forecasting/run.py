@@ -286,6 +286,9 @@ def parse_args() -> argparse.Namespace:
     args.family = args.family or args.raw["model"].get("family", "hybrid")
     args.raw["model"]["family"] = args.family
     args.baselines = [b for b in args.baselines.split(",") if b]
+    unknown = [b for b in args.baselines if b not in BASELINES]
+    if unknown:  # before any training, not after it
+        p.error(f"--baselines {unknown}: the baselines are {', '.join(BASELINES)}")
     for spec in args.freq_set:
         if ":" not in spec or "=" not in spec.split(":", 1)[1]:
             p.error(f"--freq-set {spec!r}: expected FREQ:KEY=VALUE")
