@@ -171,14 +171,23 @@ def recent_season(source: np.ndarray, period: int, horizon: int) -> tuple[np.nda
     """Seasonal adjustment by the source's own last season: source (S, D) -> the adjusted
     source (S, D) and the factors (H, D) that re-seasonalise the H steps after it. The factors
     are the last m values over their mean, repeated with period m, so a flat forecast of the
-    adjusted series at that mean is the seasonal naive forecast. Unchanged (factors 1) for
-    m = 1, a source shorter than m, or a last season that is not all positive."""
-    if period <= 1 or len(source) < period or np.any(source[-period:] <= 0):
-        return source, np.ones((horizon, source.shape[1]))
+    adjusted series at that mean is the seasonal naive forecast. A zero in the last season is a
+    zero factor (the forecast repeats it); a position whose factor is zero has no adjusted
+    value and gets the mean. Unchanged (factors 1) for m = 1, a source shorter than m, or a
+    last season with a negative value or a zero mean."""
+    unchanged = source, np.ones((horizon, source.shape[1]))
+    if period <= 1 or len(source) < period:
+        return unchanged
     last = source[-period:]
-    shape = last / last.mean(axis=0)  # (m, D), row j: positions congruent to j - m
-    past = shape[np.arange(-len(source), 0) % period]
-    return source / past, shape[np.arange(horizon) % period]
+    level = last.mean(axis=0)  # (D,)
+    if np.any(last < 0) or np.any(level <= 0):
+        return unchanged
+    shape = last / level  # (m, D), row j: positions congruent to j - m
+    past = shape[np.arange(-len(source), 0) % period]  # (S, D)
+    adjusted = np.divide(
+        source, past, out=np.broadcast_to(level, source.shape).copy(), where=past > 0
+    )
+    return adjusted, shape[np.arange(horizon) % period]
 
 
 def scale_for(

@@ -513,7 +513,14 @@ def test_recent_season_makes_a_flat_forecast_seasonal_naive():
     level = y[-4:].mean()
     np.testing.assert_allclose(adjusted[-4:, 0], level)  # the last season becomes flat
     np.testing.assert_allclose(level * factors[:, 0], seasonal_naive(y[:, 0], 6, 4))
-    same, ones = recent_season(-y, 4, 6)  # not positive: left alone
+    z = y.copy()
+    z[-3] = 0.0  # a zero in the last season: repeated as a zero, still seasonal naive
+    adjusted, factors = recent_season(z, 4, 6)
+    level = z[-4:].mean()
+    np.testing.assert_allclose(adjusted[-4:, 0], level)
+    np.testing.assert_allclose(level * factors[:, 0], seasonal_naive(z[:, 0], 6, 4))
+    assert np.isfinite(adjusted).all()
+    same, ones = recent_season(-y, 4, 6)  # negative: left alone
     np.testing.assert_array_equal(same, -y)
     np.testing.assert_array_equal(ones, 1.0)
 
