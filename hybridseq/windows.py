@@ -269,9 +269,21 @@ def make_windows(
             for t in starts:
                 src, tgt = y[max(0, t - cfg.lookback) : t], y[t : t + cfg.horizon]
                 source, loc, scale, factors = normalise_source(sid, src, scales, cfg)
-                target = (tgt / factors[: len(tgt)] - loc) / scale
+                target = _target_units(tgt, factors[: len(tgt)], loc, scale, source[-1])
                 out[split].append(_with_known((source, target), known, t))
     return out
+
+
+def _target_units(
+    tgt: np.ndarray, factors: np.ndarray, loc: np.ndarray, scale: np.ndarray, level: np.ndarray
+) -> np.ndarray:
+    """A window's target (H, D) in the model's units, (y / factors - loc) / scale. Where a
+    seasonal factor is 0 every forecast maps back to 0 and y / 0 has no value: the target
+    there is ``level``, the source's last (scaled) value, as ``recent_season`` gives such
+    positions of the source its mean."""
+    zero = factors == 0
+    adjusted = np.divide(tgt, factors, out=np.zeros_like(tgt), where=~zero)
+    return np.where(zero, level, (adjusted - loc) / scale)
 
 
 def _with_known(window: tuple, known: np.ndarray, t: int) -> tuple:

@@ -525,6 +525,15 @@ def test_recent_season_makes_a_flat_forecast_seasonal_naive():
     np.testing.assert_array_equal(ones, 1.0)
 
 
+def test_a_training_target_at_a_zero_seasonal_factor_is_finite():
+    from hybridseq.windows import make_windows
+
+    y = np.array([5.0, 9.0, 4.0, 10.0, 6.0, 11.0, 3.0, 0.0, 7.0, 8.0] + [4.0, 9.0, 5.0, 6.0] * 3)
+    cfg = ForecastConfig(horizon=4, lookback=8, period=4, scale="window_last", window_season=True)
+    windows = make_windows(SeriesSet.from_arrays({"s": y}), cfg, {})
+    assert all(np.isfinite(t).all() for split in windows.values() for _, t in split)
+
+
 def test_window_season_and_window_last_make_seasonal_naive_a_flat_one():
     from hybridseq.windows import normalise_source
 
