@@ -265,6 +265,7 @@ def test_weight_average_follows_the_ramped_decay_by_hand():
 def test_resume_with_weight_average_continues_exactly(tmp_path):
     """With train.ema the checkpoints hold the average and trainer.pt the trained weights;
     10 steps + resume to 20 equals 20 straight in both."""
+
     def run(steps):
         raw = tiny_train_dict(steps=steps)
         raw["train"]["ema"] = 0.8
