@@ -206,9 +206,9 @@ def normalise_source(
 ) -> tuple[np.ndarray, ...]:
     """A window's raw source (S, D) -> the model's source (S, D), and what maps the horizon
     between the series' units and the model's: loc and scale, each (D,), and the seasonal
-    factors (H, D) (``window_season``, else ones). A target y is (y / factors - loc) / scale;
-    a prediction goes back as (p * scale + loc) * factors. Training windows and prediction
-    both go through here."""
+    factors (H, D) (``window_season``, else ones). A target y is (y / factors - loc) / scale
+    (``_target_units``: the source's level where a factor is 0); a prediction goes back as
+    (p * scale + loc) * factors. Training windows and prediction both go through here."""
     factors = np.ones((cfg.horizon, source.shape[1]))
     if cfg.window_season:
         source, factors = recent_season(source, cfg.period, cfg.horizon)
