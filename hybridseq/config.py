@@ -87,6 +87,9 @@ class ModelConfig:
     heads: int = 8
     ff_dim: int = 2048
     max_positions: int = 4096  # longest source the positional encoding precomputes
+    # pre-norm layers (LayerNorm before attention and feed-forward, one more after the last
+    # layer; Xiong et al. 2020) instead of the seed's post-norm: steadier at higher learning rates
+    norm_first: bool = False
     # decoder (both families)
     dec_hidden: int = 512
     dec_layers: int = 2

@@ -80,8 +80,9 @@ class PositionalEncoding(nn.Module):
 
 
 class TransformerEncoder(nn.Module):
-    """Positional encoding, dropout, then N post-norm Transformer encoder layers with the
-    padding mask (PyTorch's ``nn.TransformerEncoderLayer``, as in the seed)."""
+    """Positional encoding, dropout, then N Transformer encoder layers with the padding mask
+    (PyTorch's ``nn.TransformerEncoderLayer``): post-norm as in the seed, or with
+    ``norm_first`` pre-norm followed by a final LayerNorm."""
 
     def __init__(
         self,
@@ -91,12 +92,16 @@ class TransformerEncoder(nn.Module):
         layers: int,
         dropout: float,
         max_positions: int,
+        norm_first: bool = False,
     ) -> None:
         super().__init__()
         self.positions = PositionalEncoding(d_model, max_positions)
         self.dropout = nn.Dropout(dropout)
-        layer = nn.TransformerEncoderLayer(d_model, heads, ff_dim, dropout, batch_first=True)
-        self.layers = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        layer = nn.TransformerEncoderLayer(
+            d_model, heads, ff_dim, dropout, batch_first=True, norm_first=norm_first
+        )
+        final = nn.LayerNorm(d_model) if norm_first else None
+        self.layers = nn.TransformerEncoder(layer, layers, final, enable_nested_tensor=False)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         """x (B, S, d_model), mask (B, S) bool -> memory (B, S, d_model)."""

@@ -315,7 +315,13 @@ def build_model(cfg: ModelConfig) -> Seq2Seq:
     elif cfg.family == "hybrid":
         width = cfg.d_model
         encoder = TransformerEncoder(
-            cfg.d_model, cfg.heads, cfg.ff_dim, cfg.enc_layers, cfg.dropout, cfg.max_positions
+            cfg.d_model,
+            cfg.heads,
+            cfg.ff_dim,
+            cfg.enc_layers,
+            cfg.dropout,
+            cfg.max_positions,
+            cfg.norm_first,
         )
     else:  # pragma: no cover - ModelConfig validates family
         raise ConfigError(f"model.family: unknown {cfg.family!r}")

@@ -95,6 +95,27 @@ def test_quantiles_are_shaped_ordered_and_the_point_is_nearest_the_median(family
     assert ties.point_index == 0
 
 
+def test_prenorm_hybrid_steps_match_and_differ_from_postnorm():
+    torch.manual_seed(0)
+    pre = build_model(tiny_model_config("hybrid", norm_first=True, src_vocab=11, tgt_vocab=13))
+    pre.eval()
+    src, mask, tgt = _inputs(True, True)
+    full = pre(src, tgt, mask)
+    enc = pre.encode(src, mask)
+    state, steps = pre.init_state(enc), []
+    for t in range(tgt.shape[1]):
+        out, state = pre.decode_step(tgt[:, t], state, enc)
+        steps.append(out)
+    torch.testing.assert_close(torch.stack(steps, 1), full, atol=1e-5, rtol=1e-5)
+    post = build_model(tiny_model_config("hybrid", src_vocab=11, tgt_vocab=13)).eval()
+    post.load_state_dict(pre.state_dict(), strict=False)  # same weights, but no final norm
+    assert set(pre.state_dict()) - set(post.state_dict()) == {
+        "encoder.layers.norm.weight",
+        "encoder.layers.norm.bias",
+    }
+    assert not torch.allclose(post(src, tgt, mask), full)
+
+
 @pytest.mark.parametrize("init", ["bridge", "zeros"])
 def test_bidirectional_and_bridges_also_match(init):
     cfg = tiny_model_config(
@@ -109,10 +130,14 @@ def test_bidirectional_and_bridges_also_match(init):
     torch.testing.assert_close(out, full[:, 0], atol=1e-5, rtol=1e-5)
 
 
-def test_padding_does_not_change_outputs():
+@pytest.mark.parametrize(
+    "options",
+    [{"family": "lstm_attention", "bidirectional": True}, {"family": "hybrid", "norm_first": True}],
+    ids=["bilstm", "prenorm-hybrid"],
+)
+def test_padding_does_not_change_outputs(options):
     """A sequence padded in a batch decodes exactly as it does alone."""
-    cfg = tiny_model_config("lstm_attention", bidirectional=True, src_vocab=11, tgt_vocab=13)
-    model = build_model(cfg).eval()
+    model = build_model(tiny_model_config(**options, src_vocab=11, tgt_vocab=13)).eval()
     src, mask, tgt = _inputs(True, True)
     batched = model(src, tgt, mask)[2]
     alone = model(src[2:3, :2], tgt[2:3])[0]
