@@ -39,3 +39,10 @@ def test_window_config_keeps_every_option_it_does_not_set():
         12,
         16,
     )
+
+
+def test_frequency_overrides_name_one_or_several_frequencies():
+    specs = ["quarterly,other:train.ema=0.99", "monthly:train.lr=0.1", "other:train.seed=2"]
+    assert recipe.frequency_overrides(specs, "other") == ["train.ema=0.99", "train.seed=2"]
+    assert recipe.frequency_overrides(specs, "monthly") == ["train.lr=0.1"]
+    assert recipe.frequency_overrides(specs, "yearly") == []

@@ -128,9 +128,9 @@ def score(forecasts: dict, items: list, metric: str) -> float:
 
 
 def frequency_overrides(specs: list[str], freq: str) -> list[str]:
-    """The ``--freq-set FREQ:KEY=VALUE`` overrides that apply to ``freq``."""
+    """The ``--freq-set FREQ[,FREQ...]:KEY=VALUE`` overrides that apply to ``freq``."""
     pairs = [spec.split(":", 1) for spec in specs]
-    return [override for name, override in pairs if name == freq]
+    return [override for names, override in pairs if freq in names.split(",")]
 
 
 def ensemble_size(spec: str, freq: str) -> int:
@@ -273,7 +273,7 @@ def parse_args() -> argparse.Namespace:
         action="append",
         default=[],
         metavar="FREQ:KEY=VALUE",
-        help="an override for one frequency, e.g. monthly:forecast.deseasonalize=false",
+        help="an override for some frequencies, e.g. quarterly,other:train.teacher_forcing=0",
     )
     p.add_argument("--runs", type=Path, default=ROOT / "runs" / "forecasting")
     p.add_argument("--csv", type=Path, help="forecasts CSV (default under benchmarks/forecasting)")
@@ -302,6 +302,10 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     data = load_competition(args.dataset, args.limit)
+    named = {f for spec in args.freq_set for f in spec.split(":", 1)[0].split(",")}
+    if named - set(data):
+        unknown = sorted(named - set(data))
+        raise SystemExit(f"run.py: error: --freq-set {unknown}: the frequencies are {list(data)}")
     if args.only:
         unknown = [f for f in args.only.split(",") if f not in data]
         if unknown:
