@@ -8,6 +8,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 pytest.importorskip("statsmodels")
@@ -46,3 +47,21 @@ def test_frequency_overrides_name_one_or_several_frequencies():
     assert recipe.frequency_overrides(specs, "other") == ["train.ema=0.99", "train.seed=2"]
     assert recipe.frequency_overrides(specs, "monthly") == ["train.lr=0.1"]
     assert recipe.frequency_overrides(specs, "yearly") == []
+
+
+def test_validation_score_targets_the_last_h_history_points_and_skips_unforecast_series():
+    x = 1.0 + np.arange(10.0)
+    items = [SimpleNamespace(sn="a", x=x, h=3), SimpleNamespace(sn="b", x=x, h=3)]
+    exact = {"a": x[-3:]}  # "b" too short to validate: left out, not scored as a miss
+    assert recipe.validation_score(exact, items, "MAPE") == 0.0
+    off = {"a": 1.1 * x[-3:], "b": x[-3:]}
+    assert recipe.validation_score(off, items, "MAPE") == pytest.approx(5.0)
+
+
+def test_median_combines_members_point_by_point():
+    members = [
+        {"a": np.array([1.0, 9.0])},
+        {"a": np.array([2.0, 3.0])},
+        {"a": np.array([5.0, 4.0])},
+    ]
+    assert recipe.median(members)["a"].tolist() == [2.0, 4.0]

@@ -121,10 +121,29 @@ def model_forecasts(out: Path, items: list, cfg: ForecastConfig) -> tuple[dict, 
     return forecasts, short
 
 
+def validation_forecasts(out: Path, items: list, cfg: ForecastConfig) -> dict:
+    """Forecasts sn -> (h,) of each history's last h points from the points before them, for
+    the series with at least ``min_lookback`` of those (the validation targets training held
+    out): how an ensemble is scored without the test part."""
+    histories = {s.sn: s.x[: -s.h, None] for s in items if len(s.x) - s.h >= cfg.min_lookback}
+    return {sn: f[:, 0] for sn, f in predict_next(load_forecaster(out), histories).items()}
+
+
 def score(forecasts: dict, items: list, metric: str) -> float:
     """The mean of ``metric`` over the series of one frequency."""
     fn = METRICS[metric]
     return float(np.mean([fn(s.xx, forecasts[s.sn]) for s in items]))
+
+
+def validation_score(forecasts: dict, items: list, metric: str) -> float:
+    """The mean of ``metric`` over the validation targets (each history's last h points)."""
+    fn = METRICS[metric]
+    return float(np.mean([fn(s.x[-s.h :], forecasts[s.sn]) for s in items if s.sn in forecasts]))
+
+
+def median(members: list[dict]) -> dict:
+    """The members' forecasts combined point by point by the median."""
+    return {sn: np.median([m[sn] for m in members], axis=0) for sn in members[0]}
 
 
 def frequency_overrides(specs: list[str], freq: str) -> list[str]:
@@ -157,7 +176,7 @@ def run_frequency(freq: str, items: list, cfg: ForecastConfig, args, minutes: fl
     metric, out = DATASETS[args.dataset][1], args.runs / args.dataset / args.family / freq
     usable = [s for s in items if len(s.x) >= cfg.min_lookback]
     no_window = sum(1 for s in usable if not split_starts(len(s.x) + s.h, cfg)["train"])
-    members, results, k = [], [], ensemble_size(args.ensemble, freq)
+    members, valid, results, k = [], [], [], ensemble_size(args.ensemble, freq)
     for seed in range(1, k + 1):
         overrides = [f"train.max_minutes={minutes / k}", f"train.seed={seed}"]
         overrides += [f"train.max_steps={args.steps}"] if args.steps else []
@@ -166,7 +185,9 @@ def run_frequency(freq: str, items: list, cfg: ForecastConfig, args, minutes: fl
         results.append(train_frequency(items, cfg, args.raw, where, overrides))
         forecasts, short = model_forecasts(where, items, cfg)
         members.append(forecasts)
-    forecasts = {sn: np.median([m[sn] for m in members], axis=0) for sn in members[0]}
+        if cfg.validation:
+            valid.append(validation_forecasts(where, items, cfg))
+    forecasts = median(members)
     print(
         f"  {no_window} series had no training window (forecast by the model); "
         f"{len(short)} shorter than {cfg.min_lookback} points got Naive2"
@@ -175,6 +196,11 @@ def run_frequency(freq: str, items: list, cfg: ForecastConfig, args, minutes: fl
     singles = [score(m, items, metric) for m in members] if k > 1 else None
     if singles:
         print("  ensemble members: " + ", ".join(f"{v:.2f}" for v in singles))
+    valid_scores = [validation_score(v, items, metric) for v in valid]
+    if valid:
+        valid_scores.insert(0, validation_score(median(valid), items, metric))
+        members_part = f" (members {', '.join(f'{v:.2f}' for v in valid_scores[1:])})"
+        print(f"  validation {metric}: {valid_scores[0]:.2f}" + (members_part if k > 1 else ""))
     histories = {s.sn: s.x for s in items}
     for name in args.baselines:
         start = time.perf_counter()
@@ -192,6 +218,8 @@ def run_frequency(freq: str, items: list, cfg: ForecastConfig, args, minutes: fl
         "ensemble": k,
         "member_scores": singles,
         "member_valid": [r.best for r in results],  # each member's best validation metrics
+        # the validation part's metric of the combined forecast, then of each member
+        "valid_scores": valid_scores,
         "no_training_window": no_window,
         "naive2_fallback": len(short),
         "window": asdict(cfg),
