@@ -2,8 +2,9 @@
 
 Both kinds split the work the same way: ``precompute(memory)`` runs once per batch and projects
 the memory into keys (and values), and ``forward(query, cache, mask)`` runs at every decoder step
-and only touches the query. Masks are bool with True = real position; padded positions receive
-exactly zero weight.
+and only touches the query: one query per sequence (B, Q), or T of them at once (B, T, Q) where
+they are all known (a decoder without input feeding, under teacher forcing). Masks are bool
+with True = real position; padded positions receive exactly zero weight.
 """
 
 from __future__ import annotations
@@ -52,16 +53,20 @@ class AdditiveAttention(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """
         Args:
-            query: (B, Q) the decoder's previous top-layer hidden state.
+            query: (B, Q) the decoder's top-layer hidden state, or (B, T, Q) for T steps.
             cache: output of ``precompute``.
             mask: (B, S) bool, True = real source position.
         Returns:
-            context (B, E) and weights (B, S).
+            context (B, E) and weights (B, S); (B, T, E) and (B, T, S) for T queries.
         """
         keys, memory = cache
-        energy = torch.tanh(keys + self.query(query).unsqueeze(1))  # (B, S, A)
-        weights = masked_softmax(self.v(energy).squeeze(-1), mask)  # (B, S)
-        context = torch.bmm(weights.unsqueeze(1), memory).squeeze(1)  # (B, E)
+        single = query.dim() == 2
+        q = self.query(query.unsqueeze(1) if single else query)  # (B, T, A)
+        energy = torch.tanh(keys.unsqueeze(1) + q.unsqueeze(2))  # (B, T, S, A)
+        weights = masked_softmax(self.v(energy).squeeze(-1), mask.unsqueeze(1))  # (B, T, S)
+        context = torch.bmm(weights, memory)  # (B, T, E)
+        if single:
+            return context.squeeze(1), weights.squeeze(1)
         return context, weights
 
 
@@ -92,14 +97,19 @@ class MultiHeadAttention(nn.Module):
     def forward(
         self, query: Tensor, cache: tuple[Tensor, ...], mask: Tensor
     ) -> tuple[Tensor, Tensor]:
-        """query (B, Q), mask (B, S) -> context (B, Q), weights (B, S)."""
+        """query (B, Q) or (B, T, Q), mask (B, S) -> context (B, Q) and weights (B, S), or
+        (B, T, Q) and (B, T, S)."""
         keys, values = cache
         b, h, _, d = keys.shape
-        q = self.query(query).view(b, h, 1, d)  # (B, h, 1, d)
-        scores = q @ keys.transpose(-1, -2) / math.sqrt(d)  # (B, h, 1, S)
+        single = query.dim() == 2
+        q = self.query(query).view(b, -1, h, d).transpose(1, 2)  # (B, h, T, d)
+        scores = q @ keys.transpose(-1, -2) / math.sqrt(d)  # (B, h, T, S)
         weights = masked_softmax(scores, mask[:, None, None, :])
-        context = (weights @ values).reshape(b, h * d)  # (B, h*d)
-        return self.out(context), weights.mean(dim=1).squeeze(1)
+        context = (weights @ values).transpose(1, 2).reshape(b, -1, h * d)  # (B, T, h*d)
+        context, weights = self.out(context), weights.mean(dim=1)  # (B, T, Q), (B, T, S)
+        if single:
+            return context.squeeze(1), weights.squeeze(1)
+        return context, weights
 
 
 def expand_cache(cache: tuple[Tensor, ...], index: Tensor) -> tuple[Tensor, ...]:

@@ -95,6 +95,11 @@ class ModelConfig:
     dec_layers: int = 2
     attention: str = "additive"  # additive (Bahdanau) | multihead | none
     attn_heads: int = 4  # heads for attention = multihead
+    # true (seed 002, Bahdanau): the context attended from the previous state joins the decoder
+    # LSTM's input. false (Luong et al. 2015 without input feeding): the LSTM reads only the
+    # previous target and its new output queries the attention; teacher-forced training then
+    # runs the decoder LSTM and the attention over all steps at once instead of step by step
+    input_feed: bool = True
     decoder_init: str = "auto"  # auto | final | bridge | last | zeros (see below)
     dropout: float = 0.1
     # vector targets: predict these quantile levels (strictly increasing, in (0, 1)) instead of

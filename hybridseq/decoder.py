@@ -40,7 +40,9 @@ class LSTMDecoder(nn.Module):
 
     def __init__(self, input_dim: int, hidden: int, layers: int, dropout: float) -> None:
         super().__init__()
-        self.lstm = nn.LSTM(input_dim, hidden, layers, batch_first=True)
+        # the module's own dropout serves ``run``; ``step`` applies ``self.dropout`` itself
+        inner = dropout if layers > 1 else 0.0
+        self.lstm = nn.LSTM(input_dim, hidden, layers, batch_first=True, dropout=inner)
         self.layers = layers
         self.hidden = hidden
         self.dropout = nn.Dropout(dropout)
@@ -106,3 +108,10 @@ class LSTMDecoder(nn.Module):
             cs.append(c)
             inp = self.dropout(h) if layer < self.layers - 1 else h
         return inp, DecoderState(torch.stack(hs), torch.stack(cs))
+
+    def run(self, x: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
+        """All steps at once, where every input is known ahead (no input feeding, teacher
+        forcing): x (B, T, I) -> the top layer's outputs (B, T, H) and the final state. The
+        same computation as ``step`` T times, in the ``nn.LSTM`` kernel."""
+        out, (h, c) = self.lstm(x, (state.h, state.c))
+        return out, DecoderState(h, c)

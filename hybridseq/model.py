@@ -7,6 +7,9 @@ it. Sequences are batch-first; masks are bool, True = real position.
 Families (chosen in ``build_model``):
 - ``lstm_attention`` (seed 002): embedding, LSTM encoder, LSTM decoder fed
   [previous target; attention context], output layer over [decoder output; context].
+  With ``input_feed: false`` (either family) the decoder is fed the previous target only and
+  its output queries the attention (Luong et al. 2015), so under teacher forcing no step loop
+  is needed.
 - ``hybrid`` (seed 000): embedding or linear projection to d_model, positional encoding,
   Transformer encoder, LSTM decoder whose initial state for every layer comes from the memory.
 
@@ -88,6 +91,7 @@ class Seq2Seq(nn.Module):
         dropout: float,
         quantiles: Sequence[float] = (),
         cov_dim: int = 0,
+        input_feed: bool = True,
     ) -> None:
         super().__init__()
         self.src_input = src_input
@@ -101,6 +105,7 @@ class Seq2Seq(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.quantiles = tuple(quantiles)
         self.cov_dim = cov_dim
+        self.input_feed = input_feed
         # the point forecast: the level closest to 0.5 (the lower one on a tie)
         self.point_index = min(
             range(len(quantiles)), key=lambda i: abs(quantiles[i] - 0.5), default=0
@@ -202,6 +207,10 @@ class Seq2Seq(nn.Module):
         (B, 4H), with ``weights`` made to match."""
         if self.attention is None:
             return self.decoder.step(state, emb, weights, x_proj)
+        if not self.input_feed:  # the new output queries the attention
+            out, state = self.decoder.step(state, emb, weights, x_proj)
+            context, _ = self.attention(out, enc.cache, enc.mask)  # (B, E)
+            return torch.cat([out, context], dim=-1), state
         context, _ = self.attention(state.h[-1], enc.cache, enc.mask)  # (B, E)
         x = context if emb is None else torch.cat([emb, context], dim=-1)
         out, state = self.decoder.step(state, x, weights, x_proj)
@@ -258,9 +267,23 @@ class Seq2Seq(nn.Module):
         """
         enc = self.encode(src, src_mask, step_weights=teacher_forcing < 1.0)
         state = self.init_state(enc)
+        if teacher_forcing >= 1.0 and (self.attention is None or not self.input_feed):
+            return self._all_steps(tgt_in, tgt_cov, state, enc)
         if teacher_forcing >= 1.0:
             return self._teacher_forced(tgt_in, tgt_cov, state, enc)
         return self._sampled(tgt_in, tgt_cov, state, enc, teacher_forcing, generator)
+
+    def _all_steps(
+        self, tgt_in: Tensor, tgt_cov: Tensor | None, state: DecoderState, enc: Encoded
+    ) -> Tensor:
+        """Teacher forcing with nothing fed back from the attention: the decoder LSTM, the
+        attention and the head each run once over all T steps."""
+        x = self._decoder_input(tgt_in, tgt_cov)  # (B, T, I + C)
+        out, _ = self.decoder.run(x, state)  # (B, T, H)
+        if self.attention is None:
+            return self._output(out)
+        context, _ = self.attention(out, enc.cache, enc.mask)  # (B, T, E)
+        return self._output(torch.cat([out, context], dim=-1))
 
     def _teacher_forced(
         self, tgt_in: Tensor, tgt_cov: Tensor | None, state: DecoderState, enc: Encoded
@@ -343,9 +366,8 @@ def build_model(cfg: ModelConfig) -> Seq2Seq:
     tgt_embedding = nn.Embedding(cfg.tgt_vocab, cfg.emb_dim) if cfg.tgt_vocab else None
     tgt_width = cfg.emb_dim if tgt_embedding is not None else cfg.tgt_dim
     cov_dim = cfg.tgt_cov_dim or 0
-    decoder = LSTMDecoder(
-        tgt_width + cov_dim + context_dim, cfg.dec_hidden, cfg.dec_layers, cfg.dropout
-    )
+    fed = context_dim if cfg.input_feed else 0
+    decoder = LSTMDecoder(tgt_width + cov_dim + fed, cfg.dec_hidden, cfg.dec_layers, cfg.dropout)
     init = cfg.resolved_init
     bridge = (
         nn.Linear(memory_dim, 2 * cfg.dec_layers * cfg.dec_hidden) if init == "bridge" else None
@@ -368,4 +390,5 @@ def build_model(cfg: ModelConfig) -> Seq2Seq:
         cfg.dropout,
         quantiles,
         cov_dim,
+        cfg.input_feed,
     )

@@ -39,6 +39,8 @@ VARIANTS = {
     "covariates": (False, False, {"tgt_cov_dim": 2}),
     "tokens+covariates": (True, True, {"tgt_cov_dim": 2}),
     "quantiles+covariates": (False, False, {"quantiles": [0.2, 0.8], "tgt_cov_dim": 2}),
+    "tokens, no input feed": (True, True, {"input_feed": False}),
+    "covariates, no input feed": (False, False, {"tgt_cov_dim": 2, "input_feed": False}),
 }
 
 
@@ -142,6 +144,31 @@ def test_padding_does_not_change_outputs(options):
     batched = model(src, tgt, mask)[2]
     alone = model(src[2:3, :2], tgt[2:3])[0]
     torch.testing.assert_close(batched, alone, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "attn", [AdditiveAttention(6, 5, 7), MultiHeadAttention(6, 5, 2)], ids=["additive", "mh"]
+)
+def test_t_queries_at_once_equal_one_at_a_time(attn):
+    memory, queries = torch.randn(3, 9, 5), torch.randn(3, 4, 6)  # (B, S, E), (B, T, Q)
+    mask = torch.rand(3, 9) > 0.4
+    mask[:, 0] = True
+    cache = attn.precompute(memory)
+    context, weights = attn(queries, cache, mask)
+    for t in range(4):
+        c, w = attn(queries[:, t], cache, mask)
+        torch.testing.assert_close(context[:, t], c)
+        torch.testing.assert_close(weights[:, t], w)
+
+
+def test_without_input_feed_the_decoder_reads_only_the_target():
+    feed = build_model(tiny_model_config("lstm_attention", src_vocab=11, tgt_vocab=13))
+    plain = build_model(
+        tiny_model_config("lstm_attention", src_vocab=11, tgt_vocab=13, input_feed=False)
+    )
+    width = feed.attention.context_dim
+    assert feed.decoder.lstm.input_size == plain.decoder.lstm.input_size + width
+    assert plain.decoder.lstm.input_size == plain.tgt_embedding.embedding_dim
 
 
 @pytest.mark.parametrize(
