@@ -27,6 +27,52 @@ class DecoderState(NamedTuple):
         return DecoderState(self.h.index_select(1, index), self.c.index_select(1, index))
 
 
+class SharedSteps:
+    """The steps of one forward pass that multiply by the same weight (``recurrent_addmm``)."""
+
+    def __init__(self) -> None:
+        self.started = False
+        self.pending: list[tuple[Tensor, Tensor]] = []  # (input, output grad) of each step
+
+
+class _RecurrentAddmm(torch.autograd.Function):
+    """base + x @ w where every step of a recurrence multiplies by the same ``w``.
+
+    Plain autograd forms w's gradient at every step, x_t^T g_t with K = batch rows, each a
+    full-size product and accumulation. Here each step's backward only keeps (x_t, g_t), and the
+    backward of the first step, which runs last (every later step feeds into it through the
+    state), forms the whole gradient as one GEMM over all steps' rows.
+    """
+
+    @staticmethod
+    def forward(ctx, base: Tensor, x: Tensor, w: Tensor, steps: SharedSteps, first: bool):
+        ctx.save_for_backward(x, w)
+        ctx.steps, ctx.first, ctx.base_shape = steps, first, base.shape
+        return torch.addmm(base, x, w)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        x, w = ctx.saved_tensors
+        ctx.steps.pending.append((x, grad))
+        grad_w = None
+        if ctx.first:
+            xs = torch.cat([x for x, _ in ctx.steps.pending])  # (T*B, I)
+            grads = torch.cat([g for _, g in ctx.steps.pending])  # (T*B, 4H)
+            grad_w = xs.t() @ grads  # (I, 4H), one GEMM for all steps
+            ctx.steps.pending.clear()
+        grad_base = grad if ctx.base_shape == grad.shape else grad.sum(0)  # (B, 4H) or (4H,)
+        return grad_base, grad @ w.t(), grad_w, None, None
+
+
+def recurrent_addmm(base: Tensor, x: Tensor, w: Tensor, steps: SharedSteps) -> Tensor:
+    """base (B, N) or (N,) + x (B, K) @ w (K, N), w's gradient formed once for all ``steps``
+    (``_RecurrentAddmm``); a plain addmm where no gradient is wanted."""
+    if not (torch.is_grad_enabled() and w.requires_grad):
+        return torch.addmm(base, x, w)
+    first, steps.started = not steps.started, True
+    return _RecurrentAddmm.apply(base, x, w, steps, first)
+
+
 def lstm_cell(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
     """gates (B, 4H) = W_ih x + W_hh h + b, c (B, H) -> new (h, c)."""
     i, f, g, o = gates.chunk(4, dim=1)
@@ -63,9 +109,10 @@ class LSTMDecoder(nn.Module):
         w_ih, _, b_ih, b_hh = self.weights(0)
         return F.linear(x, w_ih[:, :width], b_ih + b_hh)
 
-    def step_weights(self, skip: int = 0) -> list[tuple[Tensor, Tensor]]:
+    def step_weights(self, skip: int = 0) -> list[tuple[Tensor, Tensor, SharedSteps]]:
         """Per layer, the weights one step multiplies by, fused so each layer is one GEMM:
-        W = [W_ih | W_hh]^T (I + H, 4H) over the input [x; h], and b = b_ih + b_hh (4H,).
+        W = [W_ih | W_hh]^T (I + H, 4H) over the input [x; h], and b = b_ih + b_hh (4H,), with
+        the ``SharedSteps`` record through which W's gradient is formed once.
 
         Layer 0 leaves out its first ``skip`` input columns, which ``project_input`` covers
         ahead of the loop. Made once per batch, so the slicing, concatenation and their
@@ -75,14 +122,14 @@ class LSTMDecoder(nn.Module):
         for layer in range(self.layers):
             w_ih, w_hh, b_ih, b_hh = self.weights(layer)
             w_in = w_ih[:, skip:] if layer == 0 else w_ih
-            fused.append((torch.cat([w_in, w_hh], dim=1).t(), b_ih + b_hh))
+            fused.append((torch.cat([w_in, w_hh], dim=1).t(), b_ih + b_hh, SharedSteps()))
         return fused
 
     def step(
         self,
         state: DecoderState,
         x: Tensor | None,
-        weights: list[tuple[Tensor, Tensor]],
+        weights: list[tuple[Tensor, Tensor, SharedSteps]],
         x_proj: Tensor | None = None,
     ) -> tuple[Tensor, DecoderState]:
         """One time step through all layers.
@@ -99,11 +146,11 @@ class LSTMDecoder(nn.Module):
         """
         hs, cs = [], []
         inp = x
-        for layer, (w, b) in enumerate(weights):
+        for layer, (w, b, steps) in enumerate(weights):
             h_prev = state.h[layer]
             joint = h_prev if inp is None else torch.cat([inp, h_prev], dim=1)
             base = x_proj if layer == 0 and x_proj is not None else b
-            h, c = lstm_cell(torch.addmm(base, joint, w), state.c[layer])
+            h, c = lstm_cell(recurrent_addmm(base, joint, w, steps), state.c[layer])
             hs.append(h)
             cs.append(c)
             inp = self.dropout(h) if layer < self.layers - 1 else h

@@ -11,15 +11,55 @@ import math
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from hybridseq.decoder import SharedSteps, lstm_cell, recurrent_addmm
 
 LSTMState = tuple[Tensor, Tensor]
 
 
+def masked_direction(
+    x: Tensor, keep: Tensor, weights: tuple[Tensor, ...], reverse: bool
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One LSTM layer in one direction over a padded batch, the state held still at padding.
+
+    Args:
+        x: (S, B, I) time-major input.
+        keep: (S, B, 1) bool, True = real position.
+        weights: (W_ih (4H, I), W_hh (4H, H), b_ih (4H,), b_hh (4H,)), as ``nn.LSTM`` holds them.
+        reverse: run from the last position to the first.
+    Returns:
+        outputs (S, B, H) (the held state at padding) and the final h, c, each (B, H): the
+        state at each sequence's real end, or, in reverse, at its first position (padding
+        comes first then, and the state stays zero through it).
+    """
+    w_ih, w_hh, b_ih, b_hh = weights
+    gates_in = F.linear(x, w_ih, b_ih + b_hh).unbind(0)  # S x (B, 4H), all steps in one GEMM
+    keeps, w = keep.unbind(0), w_hh.t()
+    h = x.new_zeros(x.shape[1], w_hh.shape[1])  # (B, H)
+    c = torch.zeros_like(h)
+    outputs: list[Tensor] = [h] * len(gates_in)
+    steps = SharedSteps()
+    for t in reversed(range(len(gates_in))) if reverse else range(len(gates_in)):
+        h_new, c_new = lstm_cell(recurrent_addmm(gates_in[t], h, w, steps), c)
+        h, c = torch.where(keeps[t], h_new, h), torch.where(keeps[t], c_new, c)
+        outputs[t] = h
+    return torch.stack(outputs), h, c
+
+
 class LSTMEncoder(nn.Module):
-    """A multi-layer, optionally bidirectional LSTM that skips padding (packed sequences), so
-    final states are taken at each sequence's real end."""
+    """A multi-layer, optionally bidirectional LSTM that skips padding, so final states are
+    taken at each sequence's real end.
+
+    A batch without padding runs through ``nn.LSTM`` itself (oneDNN on CPU, cuDNN on CUDA), a
+    padded one through packed sequences, except in training on the CPU: there it takes
+    ``masked_direction``, the same computation written as a step loop over the padded batch.
+    The backward of PyTorch's packed CPU kernel zero-fills a gradient the size of the whole
+    input projection at every time step, and forms the recurrent weight's gradient step by
+    step; forward only (decoding), the packed kernel is the faster one.
+    """
 
     def __init__(
         self, input_dim: int, hidden: int, layers: int, bidirectional: bool, dropout: float
@@ -43,11 +83,36 @@ class LSTMEncoder(nn.Module):
             memory (B, S, D*H) with zeros at padding, and final (h, c), each (L, B, D*H) where
             D is 2 for a bidirectional encoder (the two directions concatenated per layer).
         """
-        lengths = mask.sum(dim=1).cpu()
-        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        out, (h, c) = self.lstm(packed)
-        memory, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        if bool(mask.all()):
+            memory, (h, c) = self.lstm(x)
+        elif x.device.type == "cpu" and torch.is_grad_enabled():
+            memory, (h, c) = self._masked(x, mask)
+        else:
+            lengths = mask.sum(dim=1).cpu()
+            packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            out, (h, c) = self.lstm(packed)
+            memory, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
         return memory, (self._merge_directions(h), self._merge_directions(c))
+
+    def _masked(self, x: Tensor, mask: Tensor) -> tuple[Tensor, LSTMState]:
+        """``nn.LSTM``'s computation on a padded batch by ``masked_direction``: x (B, S, I) ->
+        memory (B, S, D*H) with zeros at padding, and h, c, each (L*D, B, H) in its order."""
+        lstm, keep = self.lstm, mask.t().unsqueeze(-1)  # (S, B, 1)
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        inp, hs, cs = x.transpose(0, 1), [], []  # (S, B, I)
+        for layer in range(lstm.num_layers):
+            outputs = []
+            for suffix in ("", "_reverse")[: 2 if lstm.bidirectional else 1]:
+                weights = tuple(getattr(lstm, f"{n}_l{layer}{suffix}") for n in names)
+                out, h, c = masked_direction(inp, keep, weights, reverse=bool(suffix))
+                outputs.append(out)
+                hs.append(h)
+                cs.append(c)
+            inp = torch.cat(outputs, dim=-1)  # (S, B, D*H)
+            if layer < lstm.num_layers - 1:  # as nn.LSTM(dropout=p): between layers only
+                inp = F.dropout(inp, lstm.dropout, self.training)
+        memory = (inp * keep).transpose(0, 1)  # (B, S, D*H)
+        return memory, (torch.stack(hs), torch.stack(cs))
 
     def _merge_directions(self, state: Tensor) -> Tensor:
         """(L*D, B, H) -> (L, B, D*H)."""

@@ -6,9 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 from conftest import tiny_model_config
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from hybridseq.attention import AdditiveAttention, MultiHeadAttention
 from hybridseq.config import ConfigError, ModelConfig
+from hybridseq.decoder import DecoderState, LSTMDecoder
+from hybridseq.encoders import LSTMEncoder
 from hybridseq.model import build_model
 
 FAMILIES = ["lstm_attention", "hybrid"]
@@ -159,6 +162,51 @@ def test_t_queries_at_once_equal_one_at_a_time(attn):
         c, w = attn(queries[:, t], cache, mask)
         torch.testing.assert_close(context[:, t], c)
         torch.testing.assert_close(weights[:, t], w)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+def test_masked_lstm_encoder_equals_packed_sequences_with_gradients(bidirectional):
+    """The CPU step loop over a padded batch gives nn.LSTM's packed-sequence results: memory
+    (zero at padding), final states at each real end, and the same gradients."""
+    torch.manual_seed(0)
+    enc = LSTMEncoder(5, 6, 2, bidirectional, dropout=0.0)
+    x = torch.randn(4, 7, 5, requires_grad=True)
+    mask = torch.arange(7) < torch.tensor([7, 3, 5, 1]).unsqueeze(1)  # (B, S)
+    memory, (h, c) = enc(x, mask)
+    packed = pack_padded_sequence(x, mask.sum(1), batch_first=True, enforce_sorted=False)
+    out, (h_ref, c_ref) = enc.lstm(packed)
+    memory_ref, _ = pad_packed_sequence(out, batch_first=True, total_length=7)
+    torch.testing.assert_close(memory, memory_ref)
+    h_ref, c_ref = enc._merge_directions(h_ref), enc._merge_directions(c_ref)
+    torch.testing.assert_close((h, c), (h_ref, c_ref))
+    grads = torch.autograd.grad((memory.sum() + h.sum() + c.sum()), [x, *enc.parameters()])
+    total_ref = memory_ref.sum() + h_ref.sum() + c_ref.sum()
+    grads_ref = torch.autograd.grad(total_ref, [x, *enc.parameters()])
+    torch.testing.assert_close(grads, grads_ref)
+
+
+@pytest.mark.parametrize("skip", [0, 3], ids=["fused", "input-projected-ahead"])
+def test_decoder_steps_equal_nn_lstm_with_gradients(skip):
+    """The written-out step (its weight gradient formed once over all steps) gives nn.LSTM's
+    outputs and gradients, with or without the leading input columns projected ahead."""
+    torch.manual_seed(0)
+    dec = LSTMDecoder(5, 6, 2, dropout=0.0)
+    x = torch.randn(3, 4, 5, requires_grad=True)  # (B, T, I)
+    h0 = torch.randn(2, 3, 6, requires_grad=True)  # (L, B, H)
+    c0 = torch.randn(2, 3, 6, requires_grad=True)
+    ref, _ = dec.run(x, DecoderState(h0, c0))
+    state, outs, weights = DecoderState(h0, c0), [], dec.step_weights(skip)
+    x_proj = dec.project_input(x[..., :skip], skip) if skip else None
+    for t in range(4):
+        rest = x[:, t, skip:]
+        out, state = dec.step(state, rest, weights, None if x_proj is None else x_proj[:, t])
+        outs.append(out)
+    stepped = torch.stack(outs, 1)  # (B, T, H)
+    torch.testing.assert_close(stepped, ref)
+    wrt = [x, h0, c0, *dec.parameters()]
+    g = torch.randn_like(ref)
+    grads = torch.autograd.grad((stepped * g).sum(), wrt)
+    torch.testing.assert_close(grads, torch.autograd.grad((ref * g).sum(), wrt))
 
 
 def test_without_input_feed_the_decoder_reads_only_the_target():
