@@ -1,8 +1,14 @@
 """A/B timing of one training change at seed 002's shape (the task of ``speed.py``): training
 target tokens/s of hybridseq as it is, or with a variant applied, in this process.
 
-    python benchmarks/train_step_ab.py [--variant eager|compile-cell|compile-cell-attn]
+    python benchmarks/train_step_ab.py [--variant eager|compile-cell|compile-cell-attn|
+                                       packed-encoder|per-step-wgrad|sixth-session-before]
                                        [--threads N] [--profile]
+
+``packed-encoder`` trains the padded LSTM encoder through ``nn.LSTM``'s packed sequences
+instead of the masked step loop, ``per-step-wgrad`` forms the recurrent weights' gradient at
+every step (plain ``addmm``) instead of once, and ``sixth-session-before`` does both: the code
+as it was before those two changes.
 
 Batches are 64 random pairs in data order (no length bucketing), so the rate is lower than
 ``speed.py``'s; compare variants with each other, not with its table. ``--profile`` prints the
@@ -18,16 +24,33 @@ import time
 from pathlib import Path
 
 import torch
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import speed  # noqa: E402
 
-from hybridseq import attention, decoder  # noqa: E402
+from hybridseq import attention, decoder, encoders  # noqa: E402
 from hybridseq.config import ModelConfig  # noqa: E402
+
+
+def packed(self, x, mask):
+    """``LSTMEncoder._masked`` by packed sequences (the encoder before the masked loop)."""
+    lengths = mask.sum(dim=1).cpu()
+    out, state = self.lstm(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+    return pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])[0], state
+
+
+def per_step_addmm(base, x, w, steps):
+    """``recurrent_addmm`` with autograd's own per-step weight gradient."""
+    return torch.addmm(base, x, w)
 
 
 def apply(variant: str) -> None:
     """Patch the library in this process for ``variant``."""
+    if variant in ("packed-encoder", "sixth-session-before"):
+        encoders.LSTMEncoder._masked = packed
+    if variant in ("per-step-wgrad", "sixth-session-before"):
+        decoder.recurrent_addmm = encoders.recurrent_addmm = per_step_addmm
     if variant in ("compile-cell", "compile-cell-attn"):
         decoder.lstm_cell = torch.compile(decoder.lstm_cell, dynamic=True)
     if variant == "compile-cell-attn":

@@ -66,8 +66,10 @@ class _RecurrentAddmm(torch.autograd.Function):
 
 def recurrent_addmm(base: Tensor, x: Tensor, w: Tensor, steps: SharedSteps) -> Tensor:
     """base (B, N) or (N,) + x (B, K) @ w (K, N), w's gradient formed once for all ``steps``
-    (``_RecurrentAddmm``); a plain addmm where no gradient is wanted."""
-    if not (torch.is_grad_enabled() and w.requires_grad):
+    (``_RecurrentAddmm``); a plain addmm where no gradient is wanted, or under autocast (whose
+    dtypes the hand-written backward does not follow)."""
+    wanted = torch.is_grad_enabled() and w.requires_grad
+    if not wanted or torch.is_autocast_enabled(x.device.type):
         return torch.addmm(base, x, w)
     first, steps.started = not steps.started, True
     return _RecurrentAddmm.apply(base, x, w, steps, first)

@@ -209,6 +209,15 @@ def test_decoder_steps_equal_nn_lstm_with_gradients(skip):
     torch.testing.assert_close(grads, torch.autograd.grad((ref * g).sum(), wrt))
 
 
+def test_training_step_runs_under_bf16_autocast():
+    model = build_model(tiny_model_config("lstm_attention", src_vocab=11, tgt_vocab=13))
+    src, mask, tgt = _inputs(True, True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(src, tgt, mask)
+    out.float().sum().backward()
+    assert all(p.grad is not None for p in model.decoder.parameters())
+
+
 def test_without_input_feed_the_decoder_reads_only_the_target():
     feed = build_model(tiny_model_config("lstm_attention", src_vocab=11, tgt_vocab=13))
     plain = build_model(
