@@ -11,7 +11,8 @@ every step (plain ``addmm``) instead of once, and ``sixth-session-before`` does 
 as it was before those two changes.
 
 Batches are 64 random pairs in data order (no length bucketing), so the rate is lower than
-``speed.py``'s; compare variants with each other, not with its table. ``--profile`` prints the
+``speed.py``'s; compare variants with each other, not with its table. ``--bucket`` batches
+them by length as ``speed.py`` and training do. ``--profile`` prints the
 operators that take the most time (torch.profiler) after the timing.
 """
 
@@ -31,6 +32,7 @@ import speed  # noqa: E402
 
 from hybridseq import attention, decoder, encoders  # noqa: E402
 from hybridseq.config import ModelConfig  # noqa: E402
+from hybridseq.data import batch_indices  # noqa: E402
 
 
 def packed(self, x, mask):
@@ -63,6 +65,7 @@ def main() -> None:
     p.add_argument("--variant", default="eager")
     p.add_argument("--threads", type=int)
     p.add_argument("--profile", action="store_true")
+    p.add_argument("--bucket", action="store_true", help="length-bucketed batches")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -74,7 +77,12 @@ def main() -> None:
     model = speed.build_ours(cfg)
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     pairs = speed.make_pairs(speed.BATCH * 40, seed=0)
-    batches = [pairs[i : i + speed.BATCH] for i in range(0, len(pairs), speed.BATCH)]
+    if args.bucket:
+        lengths = [len(src) for src, _ in pairs]
+        order = batch_indices(lengths, speed.BATCH, bucket=True, shuffle=True, seed=0)
+        batches = [[pairs[i] for i in b] for b in order if len(b) == speed.BATCH]
+    else:
+        batches = [pairs[i : i + speed.BATCH] for i in range(0, len(pairs), speed.BATCH)]
     start = time.perf_counter()
     for b in batches[:3]:
         speed.ours_train_step(model, opt, b)
@@ -87,7 +95,8 @@ def main() -> None:
             speed.ours_train_step(model, opt, b)
         rates.append(sum(len(t) + 1 for b in chosen for _, t in b) / (time.perf_counter() - start))
     print(
-        f"{args.variant}, {torch.get_num_threads()} threads: {statistics.median(rates):,.0f} "
+        f"{args.variant}{', bucketed' if args.bucket else ''}, {torch.get_num_threads()} threads: "
+        f"{statistics.median(rates):,.0f} "
         f"target tokens/s (repeats {', '.join(f'{x:,.0f}' for x in rates)}; warm-up {warm:.1f} s)"
     )
     if args.profile:
