@@ -75,6 +75,13 @@ def recurrent_addmm(base: Tensor, x: Tensor, w: Tensor, steps: SharedSteps) -> T
     return _RecurrentAddmm.apply(base, x, w, steps, first)
 
 
+def lstm_weights(lstm: nn.LSTM, layer: int, suffix: str = "") -> tuple[Tensor, ...]:
+    """(W_ih (4H, I), W_hh (4H, H), b_ih (4H,), b_hh (4H,)) of one layer of an ``nn.LSTM``;
+    ``suffix`` "_reverse" for the backward direction of a bidirectional one."""
+    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    return tuple(getattr(lstm, f"{n}_l{layer}{suffix}") for n in names)
+
+
 def lstm_cell(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
     """gates (B, 4H) = W_ih x + W_hh h + b, c (B, H) -> new (h, c)."""
     i, f, g, o = gates.chunk(4, dim=1)
@@ -95,12 +102,6 @@ class LSTMDecoder(nn.Module):
         self.hidden = hidden
         self.dropout = nn.Dropout(dropout)
 
-    def weights(self, layer: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """(W_ih (4H, I), W_hh (4H, H), b_ih (4H,), b_hh (4H,)) of one layer."""
-        lstm = self.lstm
-        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-        return tuple(getattr(lstm, f"{n}_l{layer}") for n in names)
-
     def project_input(self, x: Tensor, width: int) -> Tensor:
         """The first layer's input projection, with both biases, of the leading ``width`` input
         columns: x (..., width) -> (..., 4H).
@@ -108,7 +109,7 @@ class LSTMDecoder(nn.Module):
         Under teacher forcing these columns (the target embeddings) are known for all steps,
         so this runs once over (B, T, width); the step loop adds only the rest.
         """
-        w_ih, _, b_ih, b_hh = self.weights(0)
+        w_ih, _, b_ih, b_hh = lstm_weights(self.lstm, 0)
         return F.linear(x, w_ih[:, :width], b_ih + b_hh)
 
     def step_weights(self, skip: int = 0) -> list[tuple[Tensor, Tensor, SharedSteps]]:
@@ -122,7 +123,7 @@ class LSTMDecoder(nn.Module):
         """
         fused = []
         for layer in range(self.layers):
-            w_ih, w_hh, b_ih, b_hh = self.weights(layer)
+            w_ih, w_hh, b_ih, b_hh = lstm_weights(self.lstm, layer)
             w_in = w_ih[:, skip:] if layer == 0 else w_ih
             fused.append((torch.cat([w_in, w_hh], dim=1).t(), b_ih + b_hh, SharedSteps()))
         return fused

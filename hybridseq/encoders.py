@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from hybridseq.decoder import SharedSteps, lstm_cell, recurrent_addmm
+from hybridseq.decoder import SharedSteps, lstm_cell, lstm_weights, recurrent_addmm
 
 LSTMState = tuple[Tensor, Tensor]
 
@@ -98,12 +98,11 @@ class LSTMEncoder(nn.Module):
         """``nn.LSTM``'s computation on a padded batch by ``masked_direction``: x (B, S, I) ->
         memory (B, S, D*H) with zeros at padding, and h, c, each (L*D, B, H) in its order."""
         lstm, keep = self.lstm, mask.t().unsqueeze(-1)  # (S, B, 1)
-        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
         inp, hs, cs = x.transpose(0, 1), [], []  # (S, B, I)
         for layer in range(lstm.num_layers):
             outputs = []
             for suffix in ("", "_reverse")[: 2 if lstm.bidirectional else 1]:
-                weights = tuple(getattr(lstm, f"{n}_l{layer}{suffix}") for n in names)
+                weights = lstm_weights(lstm, layer, suffix)
                 out, h, c = masked_direction(inp, keep, weights, reverse=bool(suffix))
                 outputs.append(out)
                 hs.append(h)

@@ -267,11 +267,11 @@ class Seq2Seq(nn.Module):
         """
         enc = self.encode(src, src_mask, step_weights=teacher_forcing < 1.0)
         state = self.init_state(enc)
-        if teacher_forcing >= 1.0 and (self.attention is None or not self.input_feed):
+        if teacher_forcing < 1.0:
+            return self._sampled(tgt_in, tgt_cov, state, enc, teacher_forcing, generator)
+        if self.attention is None or not self.input_feed:
             return self._all_steps(tgt_in, tgt_cov, state, enc)
-        if teacher_forcing >= 1.0:
-            return self._teacher_forced(tgt_in, tgt_cov, state, enc)
-        return self._sampled(tgt_in, tgt_cov, state, enc, teacher_forcing, generator)
+        return self._teacher_forced(tgt_in, tgt_cov, state, enc)
 
     def _all_steps(
         self, tgt_in: Tensor, tgt_cov: Tensor | None, state: DecoderState, enc: Encoded
