@@ -10,12 +10,14 @@ reversed (plus EOS), batches of 64 sentences. Models: seed 002's shape (embeddin
 
 Measured per family and implementation, each in a fresh process (so peak memory is its own):
 training target tokens/s, greedy and beam-5 decoding tokens/s at batch 64, batch-1 latency of a
-30-token output, and peak resident memory. Decoding runs untrained models with EOS suppressed,
-so every output is exactly source length + 1 tokens long in both implementations: the work is
-fixed and identical. MFU is the model's useful FLOPs per second (counted analytically, padding
-excluded) over this machine's fp32 matmul ceiling (1024x1024 ``torch.mm``), measured in the same
-run. Each number is the median over repeats, with the min-max spread; a repeat during which
-other processes used more than 10 % of the CPU is rerun, and marked ``*`` if it stays busy.
+30-token output, and peak resident memory; for hybridseq also batch-1 latency and greedy speed
+with the weights in bfloat16 and float16 (``hybridseq predict --dtype``). Decoding runs
+untrained models with EOS suppressed, so every output is exactly source length + 1 tokens long
+in both implementations: the work is fixed and identical. MFU is the model's useful FLOPs per
+second (counted analytically, padding excluded) over this machine's fp32 matmul ceiling
+(1024x1024 ``torch.mm``), measured in the same run. Each number is the median over repeats,
+with the min-max spread; a repeat during which other processes used more than 10 % of the CPU
+is rerun, and marked ``*`` if it stays busy.
 """
 
 from __future__ import annotations
@@ -144,6 +146,12 @@ def measure(fn, work: float, repeats: int) -> dict:
         "repeats": repeats,
         "loaded": marked,
     }
+
+
+def latency_ms(rates: dict) -> dict:
+    """``measure``'s decodes/s as milliseconds per decode (the fastest rate is the least)."""
+    ms = {"median": 1000.0 / rates["median"], "min": 1000.0 / rates["max"]}
+    return {**rates, **ms, "max": 1000.0 / rates["min"]}
 
 
 def matmul_ceiling(repeats: int = 5) -> float:
@@ -290,10 +298,19 @@ def worker(family: str, impl: str, quick: bool) -> dict:
     one = [(torch.arange(4, 33), torch.arange(4, 33).flip(0))]  # 29 symbols -> 30 tokens
     decode_batch(model, one, ours, 1)
     lat = measure(lambda: decode_batch(model, one, ours, 1), 1.0, (2 if quick else 3) * repeats)
-    result["latency_ms"] = {
-        k: 1000.0 / lat[k] if k in ("median", "min", "max") else lat[k] for k in lat
-    }
+    result["latency_ms"] = latency_ms(lat)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if ours:  # the same decoding with the weights in a half precision (api.load(dtype=))
+        result["half"] = {}
+        for name, dtype in (("bfloat16", torch.bfloat16), ("float16", torch.float16)):
+            model.to(dtype)
+            decode_batch(model, one, ours, 1)
+            lat = measure(lambda: decode_batch(model, one, ours, 1), 1.0, 3 * repeats)
+            greedy_b64 = measure(lambda: decode_batch(model, dec_batch, ours, 1), tokens, 1)
+            result["half"][name] = {
+                "latency_ms": latency_ms(lat),
+                "greedy": greedy_b64,
+            }
     return result
 
 
@@ -385,6 +402,14 @@ def report(results: list[dict], ceiling: float) -> dict:
             f"{ratio['latency']:.2f}x faster; beam-5 costs {ratio['beam_cost_vs_greedy']:.2f}x "
             f"greedy; training MFU {ours['train_mfu']:.0%} (reference {ref['train_mfu']:.0%})"
         )
+    for r in results:
+        for name, half in r.get("half", {}).items():
+            print(
+                f"{r['family']}: hybridseq, weights in {name}: batch-1 "
+                f"{fmt(half['latency_ms'], 1, 1)} ms ("
+                f"{r['latency_ms']['median'] / half['latency_ms']['median']:.2f}x float32's "
+                f"speed), greedy b={BATCH} {fmt(half['greedy'])} tok/s"
+            )
     return {"ceiling_flops": ceiling, "results": results, "ratios": ratios}
 
 

@@ -99,23 +99,41 @@ class Model:
         return result
 
 
-def load(path: str | Path | Sequence[str | Path], device: str = "auto") -> Model:
+PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def precision(name: str) -> torch.dtype:
+    """The torch dtype of a ``PRECISIONS`` name; a ValueError listing them for any other."""
+    if name not in PRECISIONS:
+        raise ValueError(f"dtype {name!r}: expected one of {', '.join(PRECISIONS)}")
+    return PRECISIONS[name]
+
+
+def load(
+    path: str | Path | Sequence[str | Path], device: str = "auto", dtype: str = "float32"
+) -> Model:
     """Load a checkpoint directory (or a training output directory: its ``best``). Several
     paths load an ensemble that decodes as one model (mean of the members' probabilities, or
-    of their vectors); they must share one codec, and the first one's config is kept."""
-    dev = pick_device(device)
+    of their vectors); they must share one codec, and the first one's config is kept.
+
+    ``dtype`` ``bfloat16`` or ``float16`` converts the weights once and decodes in that
+    precision (beam scores are still summed in float32). Each decoding step reads every
+    decoder weight, so at batch 1 on a CPU half the bytes is most of the time saved; at large
+    batches a CPU without half-precision matrix units is slower in it (BENCHMARKS.md).
+    """
+    dev, half = pick_device(device), precision(dtype)
     paths = [path] if isinstance(path, (str, Path)) else list(path)
     loaded = [load_checkpoint(p, dev) for p in paths]
     cfg, net, codec = loaded[0]
     if len(loaded) == 1:
-        return Model(cfg, net, codec, dev)
+        return Model(cfg, net.to(half), codec, dev)
     for p, (_, _, other) in zip(paths[1:], loaded[1:], strict=True):
         if other.to_dict() != codec.to_dict():
             raise ValueError(
                 f"ensemble: {p} encodes its data differently from {paths[0]} "
                 "(another vocabulary or vector width); members must share one codec"
             )
-    return Model(cfg, Ensemble([n for _, n, _ in loaded]), codec, dev)
+    return Model(cfg, Ensemble([n for _, n, _ in loaded]).to(half), codec, dev)
 
 
 def synth(

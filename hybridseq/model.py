@@ -172,7 +172,8 @@ class Seq2Seq(nn.Module):
         """The first decoder input: BOS (B,) for tokens, a zero vector (B, D) for vectors."""
         if self.token_target:
             return torch.full((batch_size,), BOS_ID, dtype=torch.long, device=device)
-        return torch.zeros(batch_size, self.target_width, device=device)
+        dtype = self.head.weight.dtype  # float32, or a half precision after api.load(dtype=)
+        return torch.zeros(batch_size, self.target_width, device=device, dtype=dtype)
 
     def _decoder_input(self, prev: Tensor, cov: Tensor | None) -> Tensor:
         """prev (B, ...) ids or (B, ..., D) vectors, cov (B, ..., C) or None -> (B, ..., I + C):
