@@ -74,3 +74,33 @@ def test_backtest_moves_every_series_back_by_its_horizon():
     (moved,) = recipe.backtest_items(data)["yearly"]  # "short" has no history left: dropped
     assert moved.x.tolist() == list(range(7)) and moved.xx.tolist() == [7.0, 8.0, 9.0]
     assert (moved.sn, moved.h, moved.period) == ("a", 3, 1)
+
+
+def test_refit_trains_the_chosen_steps_on_windows_through_the_validation_targets(tmp_path):
+    rng = np.random.default_rng(0)
+    items = [
+        SimpleNamespace(sn=f"s{i}", x=10 + rng.random(20).cumsum(), xx=np.ones(3), h=3, period=1)
+        for i in range(6)
+    ]
+    base = {"scale": "window_last", "validation": True}
+    cfg = recipe.window_config(base, items, lookback=2.0, shortest=1.0, history=None)
+    raw = {
+        "model": {"family": "lstm_attention", "emb_dim": 8, "enc_hidden": 8, "dec_hidden": 8},
+        "train": {"batch_size": 8, "eval_every": 100, "progress": False, "threads": 1},
+    }
+    overrides = ["train.max_steps=50"]
+    first = recipe.train_frequency(items, cfg, raw, tmp_path / "first", overrides)
+    first_train = len((tmp_path / "first" / "windows" / "train.jsonl").read_text().splitlines())
+    chosen = SimpleNamespace(best={"step": 7})
+    where, again = recipe.refit(items, cfg, raw, tmp_path / "first", overrides, chosen)
+    assert where == tmp_path / "first" / "refit" and again.step == 7
+    assert again.history[-1]["step"] == 7  # one validation, at the end: the final weights
+    refit_train = len((where / "windows" / "train.jsonl").read_text().splitlines())
+    assert refit_train == first_train + 3 * len(items)  # each series' targets reach h further
+    assert set(recipe.model_forecasts(where, items, cfg)[0]) == {s.sn for s in items}
+    untrained = SimpleNamespace(best={"step": 0})  # validation kept the untrained model
+    assert recipe.refit(items, cfg, raw, tmp_path / "first", overrides, untrained) == (
+        tmp_path / "first",
+        untrained,
+    )
+    assert first.step == 50

