@@ -11,7 +11,7 @@ reversed (plus EOS), batches of 64 sentences. Models: seed 002's shape (embeddin
 Measured per family and implementation, each in a fresh process (so peak memory is its own):
 training target tokens/s, greedy and beam-5 decoding tokens/s at batch 64, batch-1 latency of a
 30-token output, and peak resident memory; for hybridseq also batch-1 latency and greedy speed
-with the weights in bfloat16 and float16 (``hybridseq predict --dtype``). Decoding runs
+with the decoder's weights in bfloat16 and float16 (``hybridseq predict --dtype``). Decoding runs
 untrained models with EOS suppressed, so every output is exactly source length + 1 tokens long
 in both implementations: the work is fixed and identical. MFU is the model's useful FLOPs per
 second (counted analytically, padding excluded) over this machine's fp32 matmul ceiling
@@ -300,10 +300,10 @@ def worker(family: str, impl: str, quick: bool) -> dict:
     lat = measure(lambda: decode_batch(model, one, ours, 1), 1.0, (2 if quick else 3) * repeats)
     result["latency_ms"] = latency_ms(lat)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    if ours:  # the same decoding with the weights in a half precision (api.load(dtype=))
+    if ours:  # the decoder side's weights in a half precision, as api.load(dtype=) does
         result["half"] = {}
         for name, dtype in (("bfloat16", torch.bfloat16), ("float16", torch.float16)):
-            model.to(dtype)
+            model.decode_in(dtype)
             decode_batch(model, one, ours, 1)
             lat = measure(lambda: decode_batch(model, one, ours, 1), 1.0, 3 * repeats)
             greedy_b64 = measure(lambda: decode_batch(model, dec_batch, ours, 1), tokens, 1)

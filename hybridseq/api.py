@@ -116,24 +116,25 @@ def load(
     paths load an ensemble that decodes as one model (mean of the members' probabilities, or
     of their vectors); they must share one codec, and the first one's config is kept.
 
-    ``dtype`` ``bfloat16`` or ``float16`` converts the weights once and decodes in that
-    precision (beam scores are still summed in float32). Each decoding step reads every
-    decoder weight, so at batch 1 on a CPU half the bytes is most of the time saved; at large
-    batches a CPU without half-precision matrix units is slower in it (BENCHMARKS.md).
+    ``dtype`` ``bfloat16`` or ``float16`` converts the decoder side's weights once and runs
+    the decoding steps in that precision (the encoder stays in float32; beam scores are summed
+    in float32). Each step reads every decoder weight, so at batch 1 on a CPU half the bytes is
+    most of the time saved; at large batches a CPU without half-precision matrix units is
+    slower in it (BENCHMARKS.md).
     """
     dev, half = pick_device(device), precision(dtype)
     paths = [path] if isinstance(path, (str, Path)) else list(path)
     loaded = [load_checkpoint(p, dev) for p in paths]
     cfg, net, codec = loaded[0]
     if len(loaded) == 1:
-        return Model(cfg, net.to(half), codec, dev)
+        return Model(cfg, net.decode_in(half), codec, dev)
     for p, (_, _, other) in zip(paths[1:], loaded[1:], strict=True):
         if other.to_dict() != codec.to_dict():
             raise ValueError(
                 f"ensemble: {p} encodes its data differently from {paths[0]} "
                 "(another vocabulary or vector width); members must share one codec"
             )
-    return Model(cfg, Ensemble([n for _, n, _ in loaded]).to(half), codec, dev)
+    return Model(cfg, Ensemble([n for _, n, _ in loaded]).decode_in(half), codec, dev)
 
 
 def synth(

@@ -64,6 +64,16 @@ class Ensemble(nn.Module):
     def point(self, out):
         return self.members[0].point(out)
 
+    @property
+    def step_dtype(self) -> torch.dtype:
+        return self.members[0].step_dtype
+
+    def decode_in(self, dtype: torch.dtype) -> Ensemble:
+        """Every member's decoder side in ``dtype`` (``Seq2Seq.decode_in``)."""
+        for m in self.members:
+            m.decode_in(dtype)
+        return self
+
     def check_covariates(self, cov: Tensor | None, lead: tuple[int, ...]) -> None:
         self.members[0].check_covariates(cov, lead)
 

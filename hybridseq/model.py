@@ -122,6 +122,22 @@ class Seq2Seq(nn.Module):
             return self.tgt_embedding.embedding_dim
         return self.head.out_features // (len(self.quantiles) or 1)
 
+    @property
+    def step_dtype(self) -> torch.dtype:
+        """The decoder side's precision: float32, unless ``decode_in`` changed it."""
+        return self.head.weight.dtype
+
+    def decode_in(self, dtype: torch.dtype) -> Seq2Seq:
+        """Put the decoder side (target embedding, attention, bridge, decoder, output layer)
+        in ``dtype`` for decoding; the encoder stays in float32 and its output is converted
+        once. The decoder reads all its weights at every step, the encoder once per batch over
+        every position, so a half precision saves where a CPU without half-precision matrix
+        units waits on memory (the steps) and not where it computes (the encoder)."""
+        for part in (self.tgt_embedding, self.attention, self.bridge, self.decoder, self.head):
+            if part is not None:
+                part.to(dtype)
+        return self
+
     def point(self, out):
         """The point forecast of a vector output, a tensor or array: (..., D, Q) -> (..., D),
         the quantile closest to 0.5; (..., D) without quantiles, unchanged."""
@@ -143,6 +159,11 @@ class Seq2Seq(nn.Module):
             memory, final = self.encoder(x, src_mask)
         else:
             memory, final = self.encoder(x, src_mask), None
+        if memory.dtype != self.step_dtype:  # a decoder side in half precision (decode_in)
+            memory = memory.to(self.step_dtype)
+            final = (
+                None if final is None else (final[0].to(memory.dtype), final[1].to(memory.dtype))
+            )
         cache = self.attention.precompute(memory) if self.attention is not None else ()
         weights = self.decoder.step_weights() if step_weights else []
         return Encoded(memory, src_mask, cache, final, weights)
@@ -172,8 +193,7 @@ class Seq2Seq(nn.Module):
         """The first decoder input: BOS (B,) for tokens, a zero vector (B, D) for vectors."""
         if self.token_target:
             return torch.full((batch_size,), BOS_ID, dtype=torch.long, device=device)
-        dtype = self.head.weight.dtype  # float32, or a half precision after api.load(dtype=)
-        return torch.zeros(batch_size, self.target_width, device=device, dtype=dtype)
+        return torch.zeros(batch_size, self.target_width, device=device, dtype=self.step_dtype)
 
     def _decoder_input(self, prev: Tensor, cov: Tensor | None) -> Tensor:
         """prev (B, ...) ids or (B, ..., D) vectors, cov (B, ..., C) or None -> (B, ..., I + C):

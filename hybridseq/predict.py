@@ -40,10 +40,9 @@ def predict_ids(
     model.eval()
     out: list[Any] = [None] * len(sources)
     token_src = sources[0].dtype == torch.long
-    dtype = next(model.parameters()).dtype  # vectors go in at the weights' precision
     for idx in batch_indices([len(s) for s in sources], dcfg.batch_size, bucket=True):
         src, mask = pad_batch([sources[i] for i in idx], PAD_ID if token_src else 0.0)
-        src, mask = src.to(device, None if token_src else dtype), mask.to(device)
+        src, mask = src.to(device), mask.to(device)
         if model.token_target:
             limits = max_lengths(mask, dcfg.max_len_a, dcfg.max_len_b)
             if dcfg.beam > 1:
@@ -52,7 +51,7 @@ def predict_ids(
                 hyps = greedy(model, src, mask, limits)
         elif covariates is not None:
             cov, _ = pad_batch([covariates[i] for i in idx], 0.0)  # (B, max T_i, C)
-            pred = rollout(model, src, mask, cov.shape[1], cov.to(device, dtype))
+            pred = rollout(model, src, mask, cov.shape[1], cov.to(device, model.step_dtype))
             pred = pred.float().cpu().numpy()
             hyps = [pred[j, : len(covariates[i])] for j, i in enumerate(idx)]
         else:

@@ -1,5 +1,5 @@
-"""Decoding with the weights in a half precision (``api.load(dtype=...)``, ``--dtype``): the
-same model, its probabilities within half-precision rounding of float32's."""
+"""Decoding with the decoder side's weights in a half precision (``api.load(dtype=...)``,
+``--dtype``): the same model, its probabilities within half-precision rounding of float32's."""
 
 from __future__ import annotations
 
@@ -44,14 +44,19 @@ def first_steps(model: api.Model, sources: list[str], steps: int = 3) -> torch.T
 @pytest.mark.parametrize("name,dtype,tolerance", HALF)
 def test_half_precision_tokens_follow_float32(token_run, name, dtype, tolerance):
     full, half = api.load(token_run), api.load(token_run, dtype=name)
-    assert {p.dtype for p in half.network.parameters()} == {dtype}
+    net = half.network
+    assert {p.dtype for p in net.decoder.parameters()} | {net.head.weight.dtype} == {dtype}
+    assert {p.dtype for p in net.encoder.parameters()} == {torch.float32}  # runs once: kept
     sources = ["1 2 3 4 5", "2 3", "5 1 4"]  # different lengths: padding and masks in half
     expected = first_steps(full, sources)
     got = first_steps(half, sources)
     assert (got - expected).abs().max() < tolerance
+    pair = api.load([token_run, token_run], dtype=name)  # an ensemble: every member halved
+    assert [m.step_dtype for m in pair.network.members] == [dtype, dtype]
     for beam in (1, 3):
         outputs = half.predict(sources, beam=beam)
         assert len(outputs) == 3 and all(isinstance(o, str) for o in outputs)
+        assert pair.predict(sources, beam=beam) == outputs  # two equal members: one model
 
 
 @pytest.mark.parametrize("name", ["bfloat16", "float16"])
