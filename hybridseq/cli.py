@@ -166,8 +166,8 @@ def _add_dtype(parser: argparse.ArgumentParser) -> None:
         "--dtype",
         choices=list(api.PRECISIONS),
         default="float32",
-        help="precision of the weights while decoding: a half precision reads half the bytes "
-        "per step (faster one-at-a-time decoding on a CPU; see BENCHMARKS.md)",
+        help="precision of the decoder's weights while decoding (the encoder stays float32): "
+        "half the bytes per step, faster one-at-a-time decoding on a CPU (BENCHMARKS.md)",
     )
 
 

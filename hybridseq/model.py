@@ -161,9 +161,8 @@ class Seq2Seq(nn.Module):
             memory, final = self.encoder(x, src_mask), None
         if memory.dtype != self.step_dtype:  # a decoder side in half precision (decode_in)
             memory = memory.to(self.step_dtype)
-            final = (
-                None if final is None else (final[0].to(memory.dtype), final[1].to(memory.dtype))
-            )
+            if final is not None:
+                final = (final[0].to(memory.dtype), final[1].to(memory.dtype))
         cache = self.attention.precompute(memory) if self.attention is not None else ()
         weights = self.decoder.step_weights() if step_weights else []
         return Encoded(memory, src_mask, cache, final, weights)
