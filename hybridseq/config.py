@@ -213,6 +213,9 @@ class TrainConfig:
     min_lr_ratio: float = 0.0  # floor of linear/cosine decay, as a fraction of lr
     decay_horizon: str = "steps"  # steps: decay over max_steps | minutes: over max_minutes
     clip: float = 1.0  # gradient norm clipping (0: off)
+    # bfloat16: forward pass under autocast (matrix products in bf16, weights, gradients,
+    # optimizer and loss in float32); for GPUs with bf16 units: a CPU without them is slower
+    precision: str = "float32"  # float32 | bfloat16
     # exponential moving average of the weights (0: off; e.g. 0.999): validation, `best` and
     # `last` use the averaged weights; the decay ramps in as min(ema, (1 + n) / (10 + n))
     ema: float = 0.0
@@ -237,6 +240,7 @@ class TrainConfig:
         _choice("train.optimizer", self.optimizer, ("adam", "adamw"))
         _choice("train.decay", self.decay, ("none", "linear", "cosine", "inverse_sqrt"))
         _choice("train.decay_horizon", self.decay_horizon, ("steps", "minutes"))
+        _choice("train.precision", self.precision, ("float32", "bfloat16"))
         if self.decay_horizon == "minutes" and self.max_minutes is None:
             raise ConfigError("train.decay_horizon: 'minutes' needs train.max_minutes")
         losses = ("auto", "ce", "mse", "mae", "mape", "smape", "quantile")

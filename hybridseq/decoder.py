@@ -75,6 +75,18 @@ def recurrent_addmm(base: Tensor, x: Tensor, w: Tensor, steps: SharedSteps) -> T
     return _RecurrentAddmm.apply(base, x, w, steps, first)
 
 
+def run_lstm(lstm: nn.LSTM, x, hx: tuple[Tensor, Tensor] | None = None):
+    """``lstm(x, hx)`` for a tensor or a PackedSequence ``x``; under autocast, in float32 with
+    autocast off, since the recurrent kernels do not all take its mixed dtypes (oneDNN's CPU
+    LSTM fails on them). The matrix products around the LSTM stay in autocast's precision."""
+    device = lstm.weight_hh_l0.device.type
+    if not torch.is_autocast_enabled(device):
+        return lstm(x, hx)
+    with torch.autocast(device, enabled=False):
+        hx = None if hx is None else (hx[0].float(), hx[1].float())
+        return lstm(x.float(), hx)
+
+
 def lstm_weights(lstm: nn.LSTM, layer: int, suffix: str = "") -> tuple[Tensor, ...]:
     """(W_ih (4H, I), W_hh (4H, H), b_ih (4H,), b_hh (4H,)) of one layer of an ``nn.LSTM``;
     ``suffix`` "_reverse" for the backward direction of a bidirectional one."""
@@ -163,5 +175,5 @@ class LSTMDecoder(nn.Module):
         """All steps at once, where every input is known ahead (no input feeding, teacher
         forcing): x (B, T, I) -> the top layer's outputs (B, T, H) and the final state. The
         same computation as ``step`` T times, in the ``nn.LSTM`` kernel."""
-        out, (h, c) = self.lstm(x, (state.h, state.c))
+        out, (h, c) = run_lstm(self.lstm, x, (state.h, state.c))
         return out, DecoderState(h, c)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from hybridseq.decoder import SharedSteps, lstm_cell, lstm_weights, recurrent_addmm
+from hybridseq.decoder import SharedSteps, lstm_cell, lstm_weights, recurrent_addmm, run_lstm
 
 LSTMState = tuple[Tensor, Tensor]
 
@@ -84,13 +84,13 @@ class LSTMEncoder(nn.Module):
             D is 2 for a bidirectional encoder (the two directions concatenated per layer).
         """
         if bool(mask.all()):
-            memory, (h, c) = self.lstm(x)
+            memory, (h, c) = run_lstm(self.lstm, x)
         elif x.device.type == "cpu" and torch.is_grad_enabled():
             memory, (h, c) = self._masked(x, mask)
         else:
             lengths = mask.sum(dim=1).cpu()
             packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-            out, (h, c) = self.lstm(packed)
+            out, (h, c) = run_lstm(self.lstm, packed)
             memory, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
         return memory, (self._merge_directions(h), self._merge_directions(c))
 

@@ -303,8 +303,10 @@ def train_step(
     generator: torch.Generator,
 ) -> Tensor:
     """One optimisation step on one batch; returns the loss (a 0-d tensor)."""
-    out = model(batch.src, batch.tgt_in, batch.src_mask, ratio, generator, batch.tgt_cov)
-    loss = sequence_loss(out, batch, kind, tc.label_smoothing, model.quantiles)
+    half = tc.precision == "bfloat16"
+    with torch.autocast(batch.src.device.type, dtype=torch.bfloat16, enabled=half):
+        out = model(batch.src, batch.tgt_in, batch.src_mask, ratio, generator, batch.tgt_cov)
+    loss = sequence_loss(out.float(), batch, kind, tc.label_smoothing, model.quantiles)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if tc.clip > 0:

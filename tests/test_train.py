@@ -286,3 +286,33 @@ def test_resume_with_weight_average_continues_exactly(tmp_path):
     for k in wa:
         torch.testing.assert_close(wa[k], wb[k], rtol=0, atol=0)
         torch.testing.assert_close(ta[k], tb[k], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "family,model",
+    [("lstm_attention", {}), ("lstm_attention", {"input_feed": False}), ("hybrid", {})],
+)
+def test_bfloat16_precision_trains_through_a_bf16_forward_with_float32_weights(
+    tmp_path, monkeypatch, family, model
+):
+    from hybridseq.model import Seq2Seq
+
+    seen, forward = [], Seq2Seq.forward
+
+    def recording(self, *args, **kwargs):
+        out = forward(self, *args, **kwargs)
+        if self.training:  # validation's forward runs in float32
+            seen.append(out.dtype)
+        return out
+
+    monkeypatch.setattr(Seq2Seq, "forward", recording)
+    raw = tiny_train_dict("reverse", family, steps=40)
+    raw["model"].update(model)  # without input feeding the decoder runs as one nn.LSTM call
+    raw["train"]["precision"] = "bfloat16"
+    result = api.train(raw, tmp_path, log=lambda m: None)
+    assert set(seen) == {torch.bfloat16} and len(seen) == 40
+    assert result.history[-1]["loss"] < result.history[0]["loss"]
+    _, net, _ = load_checkpoint(tmp_path / "best")
+    assert {p.dtype for p in net.parameters()} == {torch.float32}
+    with pytest.raises(ConfigError, match="train.precision"):
+        TrainConfig(precision="float16")
