@@ -301,6 +301,7 @@ def worker(family: str, impl: str, quick: bool) -> dict:
     result["latency_ms"] = latency_ms(lat)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if ours:  # the decoder side's weights in a half precision, as api.load(dtype=) does
+        # (float16 follows bfloat16 in place: its values are bf16-rounded; the work is the same)
         result["half"] = {}
         for name, dtype in (("bfloat16", torch.bfloat16), ("float16", torch.float16)):
             model.decode_in(dtype)
