@@ -74,6 +74,11 @@ def test_backtest_moves_every_series_back_by_its_horizon():
     (moved,) = recipe.backtest_items(data)["yearly"]  # "short" has no history left: dropped
     assert moved.x.tolist() == list(range(7)) and moved.xx.tolist() == [7.0, 8.0, 9.0]
     assert (moved.sn, moved.h, moved.period) == ("a", 3, 1)
+    (twice,) = recipe.backtest_items(data, horizons=2)["yearly"]  # two horizons earlier
+    assert twice.x.tolist() == list(range(4)) and twice.xx.tolist() == [4.0, 5.0, 6.0]
+    (thrice,) = recipe.backtest_items(data, horizons=3)["yearly"]
+    assert thrice.x.tolist() == [0.0] and thrice.xx.tolist() == [1.0, 2.0, 3.0]
+    assert recipe.backtest_items(data, horizons=4)["yearly"] == []  # no history left
 
 
 def test_refit_trains_the_chosen_steps_on_windows_through_the_validation_targets(tmp_path):

