@@ -359,8 +359,8 @@ def parse_args() -> argparse.Namespace:
         const=1,
         default=0,
         metavar="N",
-        help="score on each history's last h points instead of the test part (history shortened"
-        " by h; N: the h points N - 1 horizons before those, history shortened by N h):"
+        help="score on the last of N horizons cut from each history's end (N = 1 if given"
+        " alone: its last h points) instead of the test part, training on what comes before:"
         " compares recipes, --no-validation ones too, without the test part",
     )
     p.add_argument("--limit", type=int, help="first N series of each frequency (smoke tests)")
