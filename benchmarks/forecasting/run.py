@@ -77,18 +77,16 @@ def backtest_items(data: dict[str, list], horizons: int = 1) -> dict[str, list]:
     """Every series moved back by ``horizons`` of its horizon h: the h history points that
     end (horizons - 1) * h before the end become the test part, and the history stops before
     them; series with horizons * h history points or fewer are left out."""
-    moved = {}
-    for freq, items in data.items():
-        moved[freq] = []
-        for s in items:
-            end = len(s.x) - (horizons - 1) * s.h  # the new test part is x[end - h : end]
-            if end > s.h:
-                moved[freq].append(
-                    SimpleNamespace(
-                        sn=s.sn, x=s.x[: end - s.h], xx=s.x[end - s.h : end], h=s.h, period=s.period
-                    )
-                )
-    return moved
+
+    def moved(s):
+        end = len(s.x) - (horizons - 1) * s.h  # the new test part is x[end - h : end]
+        return SimpleNamespace(
+            sn=s.sn, x=s.x[: end - s.h], xx=s.x[end - s.h : end], h=s.h, period=s.period
+        )
+
+    return {
+        freq: [moved(s) for s in items if len(s.x) > horizons * s.h] for freq, items in data.items()
+    }
 
 
 WINDOW_KEYS = ("horizon", "lookback", "min_lookback", "period", "max_windows")  # set per frequency
@@ -402,9 +400,9 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    data = load_competition(args.dataset, args.limit)
     if args.backtest < 0:
         raise SystemExit(f"run.py: error: --backtest {args.backtest}: a number of horizons >= 1")
+    data = load_competition(args.dataset, args.limit)
     if args.backtest:
         data = backtest_items(data, args.backtest)
     named = {f for spec in args.freq_set for f in spec.split(":", 1)[0].split(",")}
