@@ -199,7 +199,10 @@ class TrainConfig:
 
     seed: int = 1
     device: str = "auto"  # auto | cpu | cuda
-    threads: int | None = None  # torch CPU threads (None: torch's default)
+    threads: int | None = None  # torch CPU threads per process (None: torch's default)
+    # data-parallel processes on CPU (gloo): each trains on 1/N of every batch and their
+    # gradients are summed, so a step is the whole batch's; threads then count per process
+    processes: int = 1
     batch_size: int = 64  # sentences per batch
     max_steps: int = 2000
     max_epochs: int | None = None
@@ -253,7 +256,7 @@ class TrainConfig:
             raise ConfigError("train.sampling_k: the exponential schedule needs 0 < k < 1")
         if self.sampling_schedule == "inverse_sigmoid" and self.sampling_k < 1.0:
             raise ConfigError("train.sampling_k: the inverse_sigmoid schedule needs k >= 1")
-        for name in ("batch_size", "max_steps", "eval_every"):
+        for name in ("batch_size", "max_steps", "eval_every", "processes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name}: must be >= 1")
         if not 0.0 <= self.label_smoothing < 1.0:

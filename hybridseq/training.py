@@ -24,6 +24,7 @@ from torch import Tensor
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
+from hybridseq import parallel
 from hybridseq.checkpoint import load_checkpoint, load_trainer_state, save_checkpoint
 from hybridseq.codec import Codec
 from hybridseq.config import Config, TrainConfig
@@ -296,19 +297,27 @@ def train_step(
     model,
     optimizer,
     scheduler,
-    batch: Batch,
+    batch: Batch | None,
     tc: TrainConfig,
     kind: str,
     ratio: float,
     generator: torch.Generator,
+    sync: Callable[[], None] | None = None,
 ) -> Tensor:
-    """One optimisation step on one batch; returns the loss (a 0-d tensor)."""
-    half = tc.precision == "bfloat16"
-    with torch.autocast(batch.src.device.type, dtype=torch.bfloat16, enabled=half):
-        out = model(batch.src, batch.tgt_in, batch.src_mask, ratio, generator, batch.tgt_cov)
-    loss = sequence_loss(out.float(), batch, kind, tc.label_smoothing, model.quantiles)
+    """One optimisation step on one batch; returns the loss (a 0-d tensor).
+
+    ``sync`` runs between backward and clipping (data-parallel gradient averaging); with it,
+    ``batch`` may be None (this rank's shard of a small batch was empty)."""
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    loss = torch.zeros(())
+    if batch is not None:
+        half = tc.precision == "bfloat16"
+        with torch.autocast(batch.src.device.type, dtype=torch.bfloat16, enabled=half):
+            out = model(batch.src, batch.tgt_in, batch.src_mask, ratio, generator, batch.tgt_cov)
+        loss = sequence_loss(out.float(), batch, kind, tc.label_smoothing, model.quantiles)
+        loss.backward()
+    if sync is not None:
+        sync()
     if tc.clip > 0:
         torch.nn.utils.clip_grad_norm_(model.parameters(), tc.clip)
     optimizer.step()
@@ -322,15 +331,34 @@ def train(
     resume: bool = False,
     log: Callable[[str], None] = print,
 ) -> TrainResult:
-    """Train a model; checkpoints go to ``out_dir/last`` and ``out_dir/best``."""
+    """Train a model; checkpoints go to ``out_dir/last`` and ``out_dir/best``.
+
+    With ``train.processes`` > 1, that many data-parallel worker processes train it
+    (``hybridseq.parallel``); the result is the same run's, split across them."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.train.processes > 1:
+        parallel.check(cfg, pick_device(cfg.train.device))
+        return parallel.launch(cfg, out_dir, resume, log)
+    return run(cfg, out_dir, resume, log)
+
+
+def run(
+    cfg: Config,
+    out_dir: Path,
+    resume: bool,
+    log: Callable[[str], None],
+    group: parallel.Group | None = None,
+) -> TrainResult:
+    """The loop behind ``train``, in one process; ``group`` is its data-parallel rank, if any
+    (then rank 0 alone validates and writes checkpoints)."""
+    lead = group is None or group.lead
     cfg, device, codec, splits, model, optimizer = setup(cfg, out_dir, resume)
     tc = cfg.train
     kind, select = loss_kind(cfg, codec), selection(tc, codec)
     generator = torch.Generator().manual_seed(tc.seed)
     progress = Progress()
-    ema = weight_average(model, tc.ema)  # before a resume swaps the trained weights in
+    ema = weight_average(model, tc.ema) if lead else None  # before a resume swaps weights in
     evaluated = model if ema is None else ema.module  # what validation sees and checkpoints hold
     # the schedule reads the run's progress (a resume rebinds it), so decay_horizon: minutes
     # follows the training time so far
@@ -341,14 +369,18 @@ def train(
         state = load_trainer_state(out_dir / "last")
         progress = _restore(state, optimizer, scheduler, generator, model, ema)
         log(f"resuming {out_dir} at step {progress.step}")
+    if group is not None:
+        group.reseed(tc.seed, progress.step, generator)
     items, valid = splits["train"].items, splits.get("valid")
     lengths = pair_lengths(items)
     n_params = sum(p.numel() for p in model.parameters())
     log(f"{cfg.model.family}: {n_params:,} parameters, {len(items):,} training pairs")
     history: list[dict[str, float]] = []
-    bar = tqdm(total=tc.max_steps, initial=progress.step, disable=None if tc.progress else True)
+    show = tc.progress and lead
+    bar = tqdm(total=tc.max_steps, initial=progress.step, disable=None if show else True)
     start, tokens, interrupted = time.perf_counter(), 0, False
     seconds_before = progress.seconds
+    params = [p for p in model.parameters() if p.requires_grad]
 
     def save_last(metrics: dict[str, float] | None) -> None:
         trainer = _trainer_state(progress, optimizer, scheduler, generator, model, ema)
@@ -375,10 +407,27 @@ def train(
             return True
         return False
 
+    def checkpoint() -> bool:
+        """Rank 0 validates and saves; every rank learns whether to stop early."""
+        stop = validate_and_save() if lead else False
+        return stop if group is None else group.agree(stop)
+
+    def time_up() -> bool:
+        return tc.max_minutes is not None and progress.seconds / 60 > tc.max_minutes
+
+    # this step's target positions (here, then in the whole batch) and rank 0's stop requests
+    step = {"n_local": 0, "n_batch": 0, "time_up": False, "interrupt": False}
+
+    def sync() -> None:
+        """Data-parallel: the batch-wide gradient, and rank 0's clock and stop requests."""
+        step["n_batch"], progress.seconds, step["time_up"], step["interrupt"] = group.sync_grads(
+            params, step["n_local"], progress.seconds, time_up()
+        )
+
     try:
         done = False
         if tc.validate_first and not resume:
-            done = validate_and_save()
+            done = checkpoint()
         while not done:
             order = batch_indices(
                 lengths,
@@ -388,41 +437,49 @@ def train(
                 seed=tc.seed + progress.epoch,
             )
             for idx in order[progress.batch_in_epoch :]:
-                batch = collate([items[i] for i in idx], idx).to(device)
+                mine = idx if group is None else group.shard(idx)
+                batch = collate([items[i] for i in mine], mine).to(device) if mine else None
+                step["n_local"] = step["n_batch"] = batch.n_tokens if batch is not None else 0
                 ratio = teacher_forcing_ratio(tc, progress.step)
-                loss = train_step(model, optimizer, scheduler, batch, tc, kind, ratio, generator)
+                loss = train_step(
+                    model, optimizer, scheduler, batch, tc, kind, ratio, generator,
+                    sync if group is not None else None,
+                )  # fmt: skip
                 if ema is not None:
                     ema.update_parameters(model)
                 progress.step += 1
                 progress.batch_in_epoch += 1
-                tokens += batch.n_tokens
+                tokens += step["n_batch"]
                 bar.update(1)
                 if progress.step % 10 == 0:
                     bar.set_postfix(loss=f"{loss.item():.3f}", tf=f"{ratio:.2f}")
-                progress.seconds = seconds_before + time.perf_counter() - start
-                minutes = progress.seconds / 60
-                done = progress.step >= tc.max_steps or (
-                    tc.max_minutes is not None and minutes > tc.max_minutes
-                )
+                if lead:
+                    progress.seconds = seconds_before + time.perf_counter() - start
+                if step["interrupt"]:
+                    raise KeyboardInterrupt
+                timed_out = step["time_up"] if group is not None else time_up()
+                done = progress.step >= tc.max_steps or timed_out
                 if progress.step % tc.eval_every == 0 or done:
-                    done = validate_and_save() or done
+                    done = checkpoint() or done
                 if done:
                     break
             else:
                 progress.epoch, progress.batch_in_epoch = progress.epoch + 1, 0
                 done = tc.max_epochs is not None and progress.epoch >= tc.max_epochs
-                if done:
+                if done and lead:
                     validate_and_save()
     except KeyboardInterrupt:
         interrupted = True
-        log(f"interrupted at step {progress.step}: saved {out_dir / 'last'} (resume: --resume)")
-        save_last(history[-1] if history else None)
+        if lead:
+            log(f"interrupted at step {progress.step}: saved {out_dir / 'last'} (resume: --resume)")
+            save_last(history[-1] if history else None)
     finally:
         bar.close()
     seconds = time.perf_counter() - start
     log(
         f"trained {progress.step} steps in {seconds:.1f}s "
-        f"({tokens / max(seconds, 1e-9):,.0f} target tokens/s)"
+        f"({tokens / max(seconds, 1e-9):,.0f} target tokens/s"
+        + (f", {tc.processes} processes)" if group is not None else ")")
     )
     result_best = _best_metrics(history, select)
     return TrainResult(out_dir, progress.step, result_best, history, seconds, interrupted)

@@ -98,8 +98,9 @@ def run(args: argparse.Namespace) -> dict:
     ensure_data(args.data)
     ckpts, training = (args.score_only, {}) if args.score_only else train_run(args)
     model = hybridseq.load(ckpts)
-    if model.config.train.threads:  # decode with the threads it trained with
-        torch.set_num_threads(model.config.train.threads)
+    tc = model.config.train
+    if tc.threads:  # decode with the cores it trained on (its processes' threads together)
+        torch.set_num_threads(tc.threads * tc.processes)
     family = model.config.model.family
     results, words, hyps = evaluate(model, args.data / "test.tsv", args.beam, args.test_words)
     where = HERE if args.test_words is None else Path(ckpts[0])  # smoke results stay out of HERE
@@ -111,6 +112,7 @@ def run(args: argparse.Namespace) -> dict:
         "checkpoint": [str(c) for c in ckpts] if len(ckpts) > 1 else str(ckpts[0]),
         "parameters": sum(p.numel() for p in model.network.parameters()),
         "threads": torch.get_num_threads(),
+        "train_processes": tc.processes,
         **training,
         **results,
         "predictions": str(predictions),
