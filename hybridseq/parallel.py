@@ -2,7 +2,8 @@
 
 Every rank draws the same batch order (it is seeded), trains on its stride of each batch
 (``idx[rank::N]``), and one all-reduce per step sums the gradients weighted by each shard's
-target positions, so every replica takes exactly the update of the whole batch. The same
+target positions, so every replica takes the update of the whole batch (up to the order of
+float additions; a parameter no rank used gets a zero gradient, not none). The same
 all-reduce carries rank 0's clock (the learning-rate schedule may follow minutes, and must agree
 on every rank) and its stop requests (time budget, Ctrl-C). Rank 0 validates, logs and writes
 the checkpoints; the launcher relays its log lines and returns its result.
