@@ -17,7 +17,12 @@ from typing import Any
 import torch
 
 from hybridseq import synth as synthetic
-from hybridseq.checkpoint import load_checkpoint
+from hybridseq.checkpoint import (
+    CheckpointError,
+    average_checkpoints,
+    load_checkpoint,
+    step_checkpoints,
+)
 from hybridseq.codec import Codec
 from hybridseq.config import Config, apply_overrides, config_from_dict, load_config
 from hybridseq.corpus import parse_paths, read_splits
@@ -135,6 +140,28 @@ def load(
                 "(another vocabulary or vector width); members must share one codec"
             )
     return Model(cfg, Ensemble([n for _, n, _ in loaded]).decode_in(half), codec, dev)
+
+
+def average(
+    paths: Sequence[str | Path], out: str | Path, last: int | None = None
+) -> tuple[Path, list[Path]]:
+    """Average the weights of checkpoints of one training run into the checkpoint ``out``
+    (checkpoint averaging). Each path is a checkpoint, or with ``last`` a run directory
+    whose newest ``last`` kept ``step-<N>`` checkpoints are taken (``train.keep_checkpoints``).
+    Returns ``out`` and the checkpoints averaged."""
+    chosen: list[Path] = []
+    for p in map(Path, paths):
+        if last is None:
+            chosen.append(p)
+            continue
+        kept = step_checkpoints(p)
+        if not kept:
+            raise CheckpointError(
+                f"average: {p} has no step-<N> checkpoints; train with "
+                "train.keep_checkpoints: N to keep them"
+            )
+        chosen += kept[-last:]
+    return average_checkpoints(chosen, out), chosen
 
 
 def synth(

@@ -6,6 +6,10 @@
     trainer.pt         optimizer, scheduler, step, RNG (tensors and plain types only)
     metrics.json       the validation metrics at save time, for people
 
+A training run keeps ``best`` and ``last``, and with ``train.keep_checkpoints: N`` the weights
+of its last N validations as ``step-<N>``; ``average_checkpoints`` writes their mean as one
+checkpoint (checkpoint averaging, as in Vaswani et al. 2017).
+
 Nothing is unpickled on load: weights come from safetensors and the trainer state through
 ``torch.load(weights_only=True)``. A save writes a sibling temporary directory and swaps it in
 with renames, so a crash mid-save leaves the previous checkpoint whole.
@@ -105,3 +109,41 @@ def load_trainer_state(path: str | Path) -> dict[str, Any]:
     if not file.is_file():
         raise CheckpointError(f"checkpoint {file.parent} has no trainer state (trainer.pt)")
     return torch.load(file, map_location="cpu", weights_only=True)
+
+
+def step_checkpoints(run_dir: str | Path) -> list[Path]:
+    """The ``step-<N>`` checkpoints a run kept (``train.keep_checkpoints``), oldest first."""
+    kept = [p for p in Path(run_dir).glob("step-*") if p.is_dir() and p.name[5:].isdigit()]
+    return sorted(kept, key=lambda p: int(p.name[5:]))
+
+
+def prune_step_checkpoints(run_dir: str | Path, keep: int) -> None:
+    """Delete all but the newest ``keep`` step checkpoints of a run."""
+    kept = step_checkpoints(run_dir)
+    for old in kept[: max(0, len(kept) - keep)]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def average_checkpoints(paths: list[str | Path], out: str | Path) -> Path:
+    """Write the element-wise mean of the weights of ``paths`` (checkpoints of one model: the
+    same architecture and codec) to the checkpoint ``out``; returns ``out``. The config and
+    codec are the first one's; ``metrics.json`` lists the averaged checkpoints."""
+    if not paths:
+        raise CheckpointError("average: no checkpoints given")
+    dirs = [resolve(p) for p in paths]
+    cfg, model, codec = load_checkpoint(dirs[0])
+    arch, vocab = cfg.model, codec.to_dict()
+    total = {k: v.double() for k, v in model.state_dict().items()}
+    for d in dirs[1:]:
+        other_cfg, other, other_codec = load_checkpoint(d)
+        if other_cfg.model != arch or other_codec.to_dict() != vocab:
+            raise CheckpointError(
+                f"average: {d} is another model than {dirs[0]} (its model config or "
+                "vocabulary differs); only checkpoints of one training run can be averaged"
+            )
+        for k, v in other.state_dict().items():
+            total[k] += v.double()
+    mean = {k: (v / len(dirs)).to(model.state_dict()[k].dtype) for k, v in total.items()}
+    model.load_state_dict(mean)
+    save_checkpoint(out, cfg, model, codec, None, {"averaged": [str(d) for d in dirs]})
+    return Path(out)

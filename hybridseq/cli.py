@@ -4,6 +4,7 @@
     hybridseq predict CKPT [INPUT] [--beam N] [--dtype float16] [--output FILE]
     hybridseq evaluate CKPT DATA [--metrics a,b] [--beam N] [--dtype float16] [--json]
     hybridseq synth TASK --n N [--out FILE] [--seed S]
+    hybridseq average CKPT [CKPT ...] --out DIR   (or RUN_DIR --last N: its kept step checkpoints)
     hybridseq summary CONFIG [--json]
     hybridseq demo [--json]
     hybridseq forecast train|forecast|evaluate ...   (series in a CSV; the `forecast` extra)
@@ -97,6 +98,13 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     else:
         for k, v in result.items():
             print(f"{k}\t{v:.4f}")
+
+
+def cmd_average(args: argparse.Namespace) -> None:
+    if args.last is not None and args.last < 1:
+        raise ValueError(f"--last {args.last}: must be >= 1")
+    out, averaged = api.average(args.checkpoints, args.out, last=args.last)
+    print(f"averaged {len(averaged)} checkpoints into {out}: {', '.join(map(str, averaged))}")
 
 
 def cmd_synth(args: argparse.Namespace) -> None:
@@ -215,6 +223,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dtype(e)
     _add_ensemble(e)
     e.set_defaults(func=cmd_evaluate)
+
+    a = sub.add_parser("average", help="average the weights of checkpoints of one run")
+    a.add_argument("checkpoints", nargs="+", metavar="CKPT")
+    a.add_argument("--out", required=True, help="the averaged checkpoint's directory")
+    a.add_argument(
+        "--last",
+        type=int,
+        help="each CKPT is a run directory: average its newest N step-<N> checkpoints "
+        "(kept with train.keep_checkpoints: N)",
+    )
+    a.set_defaults(func=cmd_average)
 
     s = sub.add_parser("synth", help="write a synthetic data set")
     s.add_argument("task", help="copy, reverse, sort, add (tokens); sines, ar (vectors)")

@@ -236,6 +236,9 @@ class TrainConfig:
     select: str = "auto"  # metric that picks the best checkpoint: auto | loss | <metric name>
     patience: int | None = None  # stop after this many validations without improvement
     validate_first: bool = False  # also validate the untrained model (it can be the best)
+    # also keep the weights of the last N validations as step-<N> checkpoints (0: none), for
+    # checkpoint averaging (`hybridseq average`)
+    keep_checkpoints: int = 0
     progress: bool = True  # show a progress bar
 
     def __post_init__(self) -> None:
@@ -259,6 +262,8 @@ class TrainConfig:
         for name in ("batch_size", "max_steps", "eval_every", "processes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name}: must be >= 1")
+        if self.keep_checkpoints < 0:
+            raise ConfigError("train.keep_checkpoints: must be >= 0")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"train.label_smoothing: {self.label_smoothing} is not in [0, 1)")
         if not 0.0 <= self.ema < 1.0:

@@ -25,7 +25,12 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from hybridseq import parallel
-from hybridseq.checkpoint import load_checkpoint, load_trainer_state, save_checkpoint
+from hybridseq.checkpoint import (
+    load_checkpoint,
+    load_trainer_state,
+    prune_step_checkpoints,
+    save_checkpoint,
+)
 from hybridseq.codec import Codec
 from hybridseq.config import Config, TrainConfig
 from hybridseq.corpus import Split, filter_lengths, fit_codec, read_splits, with_data_sizes
@@ -402,6 +407,9 @@ def run(
         save_last(metrics)
         if improved or not (out_dir / "best").exists():
             save_checkpoint(out_dir / "best", cfg, evaluated, codec, None, metrics)
+        if tc.keep_checkpoints:
+            save_checkpoint(out_dir / f"step-{progress.step}", cfg, evaluated, codec, None, metrics)
+            prune_step_checkpoints(out_dir, tc.keep_checkpoints)
         if tc.patience is not None and progress.bad_evals > tc.patience:
             log(f"early stop: no {select} improvement in {tc.patience} validations")
             return True

@@ -76,7 +76,7 @@ def test_run_trains_scores_and_writes_predictions(tmp_path, monkeypatch):
     data = _prepare(tmp_path, monkeypatch)
     raw = tiny_train_dict(steps=4)
     raw["data"] = {"train": "unused", "src_tokenize": "char", "tgt_tokenize": "whitespace"}
-    raw["train"].update(metrics=["wer", "per"], select="wer", eval_every=4)
+    raw["train"].update(metrics=["wer", "per"], select="wer", eval_every=2)
     config = tmp_path / "g2p.yaml"
     config.write_text(yaml.safe_dump(raw))
     args = argparse.Namespace(
@@ -90,16 +90,30 @@ def test_run_trains_scores_and_writes_predictions(tmp_path, monkeypatch):
         predictions=tmp_path / "predictions.tsv",
         summary=tmp_path / "summary.json",
         test_words=None,
+        average=2,  # keep steps 2 and 4, average them, report whichever is better on dev
     )
     summary = run.run(args)
     assert summary["test_words"] == 2 and summary["train_steps"] == 4
+    chosen = summary["checkpoint_average"]
+    assert chosen["averaged"] == ["step-2", "step-4"] and set(chosen["dev_wer_all"]) == {
+        "best",
+        "averaged",
+    }
+    wers = chosen["dev_wer_all"]
+    assert chosen["chosen"] == ("averaged" if wers["averaged"] < wers["best"] else "best")
+    assert summary["checkpoint"] == str(args.out / chosen["chosen"])
     assert set(summary["beam2"]) == {"wer", "per", "seconds", "words_per_s"}
     assert json.loads(args.summary.read_text()) == summary
     lines = args.predictions.read_text().splitlines()
     assert [line.split("\t")[0] for line in lines] == ["bad", "able"]
 
     ensemble = argparse.Namespace(
-        **{**vars(args), "config": None, "score_only": [args.out, args.out / "last"]},
+        **{
+            **vars(args),
+            "config": None,
+            "score_only": [args.out, args.out / "last"],
+            "average": None,
+        },
     )
     ensemble.summary = tmp_path / "ensemble.json"
     ensemble.predictions = tmp_path / "ensemble.tsv"

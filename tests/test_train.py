@@ -316,3 +316,31 @@ def test_bfloat16_precision_trains_through_a_bf16_forward_with_float32_weights(
     assert {p.dtype for p in net.parameters()} == {torch.float32}
     with pytest.raises(ConfigError, match="train.precision"):
         TrainConfig(precision="float16")
+
+
+def test_kept_step_checkpoints_average_to_their_mean(tmp_path, capsys):
+    raw = tiny_train_dict(steps=20)
+    raw["train"].update(eval_every=5, keep_checkpoints=2)
+    api.train(raw, tmp_path / "run", log=lambda m: None)
+    kept = ckpt.step_checkpoints(tmp_path / "run")
+    assert [p.name for p in kept] == ["step-15", "step-20"]  # the older two were pruned
+    cli_main(["average", str(tmp_path / "run"), "--last", "2", "--out", str(tmp_path / "avg")])
+    assert "averaged 2 checkpoints" in capsys.readouterr().out
+    a, b, mean = (load_file(str(p / "model.safetensors")) for p in [*kept, tmp_path / "avg"])
+    for k in mean:
+        torch.testing.assert_close(mean[k], (a[k] + b[k]) / 2)
+    sources = [s for s, _ in api.synth("reverse", 3, seed=7, **_synth_kw(raw))]
+    assert len(api.load(tmp_path / "avg").predict(sources)) == 3
+
+
+def test_averaging_refuses_other_models_and_runs_without_kept_checkpoints(tmp_path, capsys):
+    api.train(tiny_train_dict(steps=5), tmp_path / "a", log=lambda m: None)
+    other = tiny_train_dict(steps=5)
+    other["model"]["dec_hidden"] = 8
+    api.train(other, tmp_path / "b", log=lambda m: None)
+    with pytest.raises(CheckpointError, match="another model"):
+        ckpt.average_checkpoints([tmp_path / "a", tmp_path / "b"], tmp_path / "avg")
+    with pytest.raises(SystemExit) as stop:
+        cli_main(["average", str(tmp_path / "a"), "--last", "3", "--out", str(tmp_path / "x")])
+    assert stop.value.code == 2
+    assert "no step-<N> checkpoints" in capsys.readouterr().err

@@ -5,6 +5,7 @@ and report WER, PER, parameters, training time and decoding words/s.
     python benchmarks/g2p/run.py --config configs/g2p_lstm_attention.yaml [--minutes 35]
     python benchmarks/g2p/run.py --score-only runs/g2p-lstm_attention   # no training
     python benchmarks/g2p/run.py --score-only runs/g2p-a runs/g2p-b    # an ensemble of both
+    python benchmarks/g2p/run.py --config ... --average 5   # also try the last 5 checkpoints' mean
 
 Writes the beam-search predictions (``word<TAB>phones``, one line per test word) to
 ``benchmarks/g2p/predictions_<family>.tsv`` and the summary (also printed) to
@@ -24,6 +25,7 @@ import torch
 from scoring import read_references, score, write_predictions
 
 import hybridseq
+from hybridseq import api
 from hybridseq.api import as_config
 
 HERE = Path(__file__).resolve().parent
@@ -80,7 +82,8 @@ def print_summary(summary: dict) -> None:
 
 def train_run(args: argparse.Namespace) -> tuple[Path, dict]:
     """Train ``args.config``; returns [the run directory] and the summary's training part."""
-    overrides = train_overrides(args.data, args.minutes, args.set)
+    keep = [f"train.keep_checkpoints={args.average}"] if args.average else []
+    overrides = train_overrides(args.data, args.minutes, keep + args.set)
     family = as_config(args.config, overrides).model.family
     out = args.out or Path("runs") / f"g2p-{family}"
     result = hybridseq.train(args.config, out=out, overrides=overrides)
@@ -93,10 +96,37 @@ def train_run(args: argparse.Namespace) -> tuple[Path, dict]:
     }
 
 
+def dev_wer(ckpt: Path, dev: Path) -> float:
+    """Greedy WER on every dev word (model selection; the test set is not read)."""
+    words, refs = read_references(dev)
+    return score(hybridseq.load(ckpt).predict(words, beam=1), refs)["wer"]
+
+
+def choose_average(run_dir: Path, last: int, dev: Path) -> tuple[Path, dict]:
+    """Average the run's newest ``last`` kept checkpoints; the checkpoint to report (``best``
+    or the average, whichever has the lower dev WER) and the summary's part on it."""
+    out, averaged = api.average([run_dir], run_dir / "averaged", last=last)
+    wers = {"best": dev_wer(run_dir / "best", dev), "averaged": dev_wer(out, dev)}
+    chosen = min(wers, key=wers.get)  # best on a tie
+    print(
+        f"dev WER (greedy, all dev words): best {wers['best']:.2f}, "
+        f"average of {[p.name for p in averaged]} {wers['averaged']:.2f}: {chosen} kept"
+    )
+    part = {"averaged": [p.name for p in averaged], "dev_wer_all": wers, "chosen": chosen}
+    return (out if chosen == "averaged" else run_dir / "best"), part
+
+
 def run(args: argparse.Namespace) -> dict:
     """Train (unless ``--score-only``), evaluate, write the predictions and the summary."""
     ensure_data(args.data)
     ckpts, training = (args.score_only, {}) if args.score_only else train_run(args)
+    if args.average:
+        if len(ckpts) > 1:
+            raise SystemExit("--average: one run directory, not an ensemble")
+        chosen, training["checkpoint_average"] = choose_average(
+            Path(ckpts[0]), args.average, args.data / SPLIT_FILES["valid"]
+        )
+        ckpts = [chosen]
     model = hybridseq.load(ckpts)
     tc = model.config.train
     if tc.threads:  # decode with the cores it trained on (its processes' threads together)
@@ -142,6 +172,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--predictions", type=Path, help="predictions file (beam output)")
     p.add_argument("--summary", type=Path, help="JSON summary file")
     p.add_argument("--test-words", type=int, help="score only the first N test words (smoke)")
+    p.add_argument(
+        "--average",
+        type=int,
+        metavar="N",
+        help="keep the last N validations' weights (train.keep_checkpoints), average them, and "
+        "report the average instead of best if its WER on all dev words is lower",
+    )
     args = p.parse_args()
     if args.score_only and (args.minutes is not None or args.set or args.out):
         p.error("--minutes, --set and --out configure training; --score-only trains nothing")
