@@ -237,7 +237,7 @@ class TrainConfig:
     patience: int | None = None  # stop after this many validations without improvement
     validate_first: bool = False  # also validate the untrained model (it can be the best)
     # also keep the weights of the last N validations as step-<N> checkpoints (0: none), for
-    # checkpoint averaging (`hybridseq average`)
+    # checkpoint averaging (`hybridseq average`); with `ema`, the averaged weights, as in `best`
     keep_checkpoints: int = 0
     progress: bool = True  # show a progress bar
 
