@@ -149,6 +149,8 @@ def average(
     (checkpoint averaging). Each path is a checkpoint, or with ``last`` a run directory
     whose newest ``last`` kept ``step-<N>`` checkpoints are taken (``train.keep_checkpoints``).
     Returns ``out`` and the checkpoints averaged."""
+    if last is not None and last < 1:
+        raise ValueError(f"average: last={last}: must be >= 1")
     chosen: list[Path] = []
     for p in map(Path, paths):
         if last is None:

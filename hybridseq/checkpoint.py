@@ -133,7 +133,8 @@ def average_checkpoints(paths: list[str | Path], out: str | Path) -> Path:
     dirs = [resolve(p) for p in paths]
     cfg, model, codec = load_checkpoint(dirs[0])
     arch, vocab = cfg.model, codec.to_dict()
-    total = {k: v.double() for k, v in model.state_dict().items()}
+    first = model.state_dict()
+    total = {k: v.double() for k, v in first.items()}
     for d in dirs[1:]:
         other_cfg, other, other_codec = load_checkpoint(d)
         if other_cfg.model != arch or other_codec.to_dict() != vocab:
@@ -143,7 +144,7 @@ def average_checkpoints(paths: list[str | Path], out: str | Path) -> Path:
             )
         for k, v in other.state_dict().items():
             total[k] += v.double()
-    mean = {k: (v / len(dirs)).to(model.state_dict()[k].dtype) for k, v in total.items()}
+    mean = {k: (v / len(dirs)).to(first[k].dtype) for k, v in total.items()}
     model.load_state_dict(mean)
     save_checkpoint(out, cfg, model, codec, None, {"averaged": [str(d) for d in dirs]})
     return Path(out)

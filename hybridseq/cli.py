@@ -101,8 +101,6 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_average(args: argparse.Namespace) -> None:
-    if args.last is not None and args.last < 1:
-        raise ValueError(f"--last {args.last}: must be >= 1")
     out, averaged = api.average(args.checkpoints, args.out, last=args.last)
     print(f"averaged {len(averaged)} checkpoints into {out}: {', '.join(map(str, averaged))}")
 

@@ -344,3 +344,5 @@ def test_averaging_refuses_other_models_and_runs_without_kept_checkpoints(tmp_pa
         cli_main(["average", str(tmp_path / "a"), "--last", "3", "--out", str(tmp_path / "x")])
     assert stop.value.code == 2
     assert "no step-<N> checkpoints" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="must be >= 1"):  # last=0 would slice every one
+        api.average([tmp_path / "a"], tmp_path / "x", last=0)

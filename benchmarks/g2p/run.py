@@ -180,6 +180,8 @@ def parse_args() -> argparse.Namespace:
         "report the average instead of best if its WER on all dev words is lower",
     )
     args = p.parse_args()
+    if args.average is not None and args.average < 1:
+        p.error(f"--average {args.average}: must be >= 1")
     if args.score_only and (args.minutes is not None or args.set or args.out):
         p.error("--minutes, --set and --out configure training; --score-only trains nothing")
     return args
