@@ -86,7 +86,7 @@ class PlainSeq2Seq(nn.Module):
     def forward(self, src: Tensor, mask: Tensor, trg: Tensor) -> Tensor:
         """src (S, B), mask (B, S), trg (T, B) starting with BOS -> logits (T, B, V)."""
         t_len, b = trg.shape
-        outputs = torch.zeros(t_len, b, self.decoder.fc_out.out_features)
+        outputs = torch.zeros(t_len, b, self.decoder.fc_out.out_features, device=src.device)
         enc_out, hidden, cell = self.encoder(src, mask)
         token = trg[0]
         for t in range(1, t_len):
@@ -99,7 +99,7 @@ class PlainSeq2Seq(nn.Module):
     def greedy(self, src: Tensor, mask: Tensor, max_len: int, bos: int) -> Tensor:
         """Feed back the argmax for ``max_len`` steps: (S, B) -> (max_len, B) tokens."""
         enc_out, hidden, cell = self.encoder(src, mask)
-        token = torch.full((src.shape[1],), bos, dtype=torch.long)
+        token = torch.full((src.shape[1],), bos, dtype=torch.long, device=src.device)
         out = []
         for _ in range(max_len):
             logits, hidden, cell = self.decoder(token, hidden, cell, enc_out, mask)
@@ -116,9 +116,9 @@ class PlainSeq2Seq(nn.Module):
             n = int(mask[i].sum())
             m = mask[i : i + 1, :n].repeat(k, 1)
             enc_out, hidden, cell = self.encoder(src[:n, i : i + 1].repeat(1, k), m)
-            token = torch.full((k,), bos, dtype=torch.long)
-            scores = torch.tensor([0.0] + [float("-inf")] * (k - 1))
-            history = torch.empty(k, 0, dtype=torch.long)
+            token = torch.full((k,), bos, dtype=torch.long, device=src.device)
+            scores = torch.tensor([0.0] + [float("-inf")] * (k - 1), device=src.device)
+            history = torch.empty(k, 0, dtype=torch.long, device=src.device)
             for _ in range(n + 1):
                 logits, hidden, cell = self.decoder(token, hidden, cell, enc_out, m)
                 cand = (scores.unsqueeze(1) + torch.log_softmax(logits, 1)).view(-1)

@@ -2,6 +2,7 @@
 seeds' per-step algorithm (``benchmarks/reference.py``), in one run.
 
     python benchmarks/speed.py [--quick] [--json] [--families lstm_attention,hybrid]
+        [--impls hybridseq,reference] [--device cpu|cuda]
 
 Task (issue #3): vocabulary 1,000 per side, source lengths uniform in 10-30, target = the source
 reversed (plus EOS), batches of 64 sentences. Models: seed 002's shape (embedding 256, hidden
@@ -18,6 +19,12 @@ second (counted analytically, padding excluded) over this machine's fp32 matmul 
 (1024x1024 ``torch.mm``), measured in the same run. Each number is the median over repeats,
 with the min-max spread; a repeat during which other processes used more than 10 % of the CPU
 is rerun, and marked ``*`` if it stays busy.
+
+``--device cuda`` runs the same measurements on a GPU: timings end with a device synchronize,
+peak memory is the GPU's (``torch.cuda.max_memory_allocated``), the ceilings are a 4096^2
+float32 product with TF32 off and an 8192^2 bfloat16 one, and hybridseq's greedy decoding is
+measured with its CUDA-graph replay (the default) and without it. The impl ``hybridseq_bf16``
+trains and decodes under bfloat16 autocast; its MFU is over the bfloat16 ceiling.
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ from hybridseq.training import sequence_loss  # noqa: E402
 from hybridseq.vocab import BOS_ID, EOS_ID, PAD_ID  # noqa: E402
 
 VOCAB, BATCH, BEAM = 1000, 64, 5
+DEVICE = torch.device("cpu")  # the worker's device (--device)
 SHAPES = {
     "lstm_attention": dict(
         family="lstm_attention",
@@ -119,11 +127,19 @@ def _busy_jiffies() -> int:
     return sum(fields) - fields[3] - fields[4]  # minus idle and iowait
 
 
+def sync() -> None:
+    """Wait for the device's queued work (a no-op on the CPU)."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def timed(fn) -> tuple[float, bool]:
     """Run fn; return (seconds, whether other processes kept the CPU busy meanwhile)."""
     hz = os.sysconf("SC_CLK_TCK")
+    sync()
     busy0, cpu0, t0 = _busy_jiffies(), time.process_time(), time.perf_counter()
     fn()
+    sync()
     wall = time.perf_counter() - t0
     foreign = (_busy_jiffies() - busy0) / hz - (time.process_time() - cpu0)
     return wall, foreign > 0.10 * wall * (os.cpu_count() or 1)
@@ -154,8 +170,12 @@ def latency_ms(rates: dict) -> dict:
     return {**rates, **ms, "max": 1000.0 / rates["min"]}
 
 
-def matmul_ceiling(repeats: int = 5) -> float:
-    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+def matmul_ceiling(repeats: int = 5, n: int = 1024, dtype=torch.float32) -> float:
+    """FLOP/s of an n x n matrix product on DEVICE, in dtype (float32 without TF32: torch's
+    default, which the benchmark keeps)."""
+    assert not torch.backends.cuda.matmul.allow_tf32
+    a = torch.randn(n, n, device=DEVICE, dtype=dtype)
+    b = torch.randn(n, n, device=DEVICE, dtype=dtype)
     for _ in range(3):
         a @ b
 
@@ -163,7 +183,7 @@ def matmul_ceiling(repeats: int = 5) -> float:
         for _ in range(10):
             a @ b
 
-    return measure(run, 10 * 2 * 1024**3, repeats)["median"]
+    return measure(run, 10 * 2 * n**3, repeats)["median"]
 
 
 # ---------------------------------------------------------------------------- implementations
@@ -182,11 +202,12 @@ def build_reference(cfg: ModelConfig) -> PlainSeq2Seq:
     return PlainSeq2Seq(enc, dec)
 
 
-def ours_train_step(model, opt, pairs):
+def ours_train_step(model, opt, pairs, half: bool):
     idx = list(range(len(pairs)))
-    batch = collate(pairs, idx)
-    out = model(batch.src, batch.tgt_in, batch.src_mask)
-    loss = sequence_loss(out, batch, "ce")
+    batch = collate(pairs, idx).to(DEVICE)
+    with torch.autocast(DEVICE.type, dtype=torch.bfloat16, enabled=half):
+        out = model(batch.src, batch.tgt_in, batch.src_mask)
+    loss = sequence_loss(out.float(), batch, "ce")
     opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -197,7 +218,7 @@ def _seq_first(pairs):
     src, mask = pad_batch([s for s, _ in pairs], PAD_ID)
     bos, eos = torch.tensor([BOS_ID]), torch.tensor([EOS_ID])
     trg, _ = pad_batch([torch.cat([bos, t, eos]) for _, t in pairs], PAD_ID)
-    return src.t().contiguous(), mask, trg.t().contiguous()
+    return src.t().contiguous().to(DEVICE), mask.to(DEVICE), trg.t().contiguous().to(DEVICE)
 
 
 def reference_train_step(model, opt, pairs, criterion):
@@ -216,14 +237,16 @@ def suppress_eos(model, ours: bool) -> None:
         head.bias[EOS_ID] = -1e4
 
 
-def decode_batch(model, pairs, ours: bool, beam: int) -> None:
+def decode_batch(model, pairs, ours: bool, beam: int, graph: bool = True) -> None:
+    """Decode ``pairs``' sources (graph: hybridseq's CUDA-graph replay on a GPU)."""
     if ours:
         src, mask = pad_batch([s for s, _ in pairs], PAD_ID)
+        src, mask = src.to(DEVICE), mask.to(DEVICE)
         limits = mask.sum(1) + 1
         if beam > 1:
-            beam_search(model, src, mask, limits, beam)
+            beam_search(model, src, mask, limits, beam, cuda_graph=graph)
         else:
-            greedy(model, src, mask, limits)
+            greedy(model, src, mask, limits, cuda_graph=graph)
         return
     src, mask, _ = _seq_first(pairs)
     if beam > 1:
@@ -232,14 +255,17 @@ def decode_batch(model, pairs, ours: bool, beam: int) -> None:
         model.greedy(src, mask, int(mask.sum(1).max()) + 1, BOS_ID)
 
 
-def worker(family: str, impl: str, quick: bool) -> dict:
+def worker(family: str, impl: str, quick: bool, device: str = "cpu") -> dict:
     """Every measurement for one family and implementation (run in its own process)."""
+    global DEVICE
+    DEVICE = torch.device(device)
     torch.manual_seed(0)
     cfg = ModelConfig(**SHAPES[family], src_vocab=VOCAB, tgt_vocab=VOCAB)
-    ours = impl == "hybridseq"
-    model = build_ours(cfg) if ours else build_reference(cfg)
-    repeats = 2 if quick else 3
-    n_train = 1 if quick else 3
+    ours, half = impl.startswith("hybridseq"), impl.endswith("_bf16")
+    model = (build_ours(cfg) if ours else build_reference(cfg)).to(DEVICE)
+    gpu = DEVICE.type == "cuda"
+    repeats = 2 if quick else (5 if gpu else 3)
+    n_train = 1 if quick else (10 if gpu else 3)
     pairs = make_pairs(BATCH * (n_train + 1) * repeats * 2, seed=1)
     lengths = [len(s) for s, _ in pairs]
     if ours:  # the library's batching: length-bucketed
@@ -247,14 +273,14 @@ def worker(family: str, impl: str, quick: bool) -> dict:
     else:  # the plain loop: batches in data order
         order = [list(range(i, i + BATCH)) for i in range(0, len(pairs), BATCH)]
     batches = [[pairs[i] for i in b] for b in order if len(b) == BATCH]
-    result = {"family": family, "impl": impl, "threads": torch.get_num_threads()}
+    result = {"family": family, "impl": impl, "threads": torch.get_num_threads(), "half": half}
 
     # training
     model.train()
     opt = torch.optim.Adam(model.parameters())
     criterion = torch.nn.CrossEntropyLoss(ignore_index=PAD_ID)
     step = (
-        (lambda b: ours_train_step(model, opt, b))
+        (lambda b: ours_train_step(model, opt, b, half))
         if ours
         else (lambda b: reference_train_step(model, opt, b, criterion))
     )
@@ -281,38 +307,63 @@ def worker(family: str, impl: str, quick: bool) -> dict:
     }
     result["train_flops_per_token"] = per_token
     result["peak_rss_mb_train"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if gpu:
+        result["peak_gpu_mb_train"] = torch.cuda.max_memory_allocated() / 2**20
 
-    # decoding
+    # decoding (under autocast for the bfloat16 impl)
+    with torch.autocast(DEVICE.type, dtype=torch.bfloat16, enabled=half):
+        decoding(model, cfg, batches, ours, quick, repeats, result)
+    return result
+
+
+def decoding(model, cfg, batches, ours: bool, quick: bool, repeats: int, result: dict) -> None:
+    """Greedy and beam decoding speed and batch-1 latency, into ``result``."""
+    gpu = DEVICE.type == "cuda"
     model.eval()
     suppress_eos(model, ours)
     dec_batch = batches[-1]
     tokens = sum(len(s) + 1 for s, _ in dec_batch)
     decode_batch(model, dec_batch[:4], ours, 1)  # warm-up
     result["greedy"] = measure(lambda: decode_batch(model, dec_batch, ours, 1), tokens, repeats)
+    if ours and gpu:  # the same without the CUDA graph
+        result["greedy_eager"] = measure(
+            lambda: decode_batch(model, dec_batch, ours, 1, graph=False), tokens, repeats
+        )
     beam_pairs = dec_batch if ours else dec_batch[: 8 if quick else 16]
     beam_tokens = sum(len(s) + 1 for s, _ in beam_pairs)
     result["beam"] = measure(
         lambda: decode_batch(model, beam_pairs, ours, BEAM), beam_tokens, 1 if not ours else repeats
     )
+    if ours and gpu:
+        result["beam_eager"] = measure(
+            lambda: decode_batch(model, beam_pairs, ours, BEAM, graph=False), beam_tokens, repeats
+        )
     result["decode_flops_per_token"] = flops(cfg, dec_batch, False) / tokens
     one = [(torch.arange(4, 33), torch.arange(4, 33).flip(0))]  # 29 symbols -> 30 tokens
     decode_batch(model, one, ours, 1)
     lat = measure(lambda: decode_batch(model, one, ours, 1), 1.0, (2 if quick else 3) * repeats)
     result["latency_ms"] = latency_ms(lat)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    if ours:  # the decoder side's weights in a half precision, as api.load(dtype=) does
+    if gpu:
+        result["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+        result["peak_mb"] = result["peak_gpu_mb"]
+    else:
+        result["peak_mb"] = result["peak_rss_mb"]
+    if gpu and ours:
+        lat = measure(lambda: decode_batch(model, one, ours, 1, graph=False), 1.0, 3 * repeats)
+        result["latency_ms_eager"] = latency_ms(lat)
+    if ours and not result["half"]:  # decoder weights in a half precision, as api.load(dtype=)
         # (float16 follows bfloat16 in place: its values are bf16-rounded; the work is the same)
-        result["half"] = {}
+        result["weights"] = {}
         for name, dtype in (("bfloat16", torch.bfloat16), ("float16", torch.float16)):
             model.decode_in(dtype)
             decode_batch(model, one, ours, 1)
             lat = measure(lambda: decode_batch(model, one, ours, 1), 1.0, 3 * repeats)
             greedy_b64 = measure(lambda: decode_batch(model, dec_batch, ours, 1), tokens, 1)
-            result["half"][name] = {
+            result["weights"][name] = {
                 "latency_ms": latency_ms(lat),
                 "greedy": greedy_b64,
             }
-    return result
 
 
 def cell_kernels(repeats: int) -> dict:
@@ -351,8 +402,9 @@ def cell_kernels(repeats: int) -> dict:
 
 
 # ---------------------------------------------------------------------------- report
-def run_worker(family: str, impl: str, quick: bool) -> dict:
-    cmd = [sys.executable, __file__, "--worker", family, impl] + (["--quick"] if quick else [])
+def run_worker(family: str, impl: str, quick: bool, device: str) -> dict:
+    cmd = [sys.executable, __file__, "--worker", family, impl, "--device", device]
+    cmd += ["--quick"] if quick else []
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -365,27 +417,30 @@ def fmt(m: dict, scale: float = 1.0, digits: int = 0) -> str:
     )
 
 
-def report(results: list[dict], ceiling: float) -> dict:
+def report(results: list[dict], ceilings: dict, device: str) -> dict:
     rows = {}
+    where = f"{results[0]['threads']} threads" if device == "cpu" else torch.cuda.get_device_name()
     print(
-        f"\nfp32 matmul ceiling (1024^2 torch.mm): {ceiling / 1e9:.0f} GFLOP/s, "
-        f"{results[0]['threads']} threads\n"
+        "\nmatmul ceilings: "
+        + ", ".join(f"{k} {v / 1e9:,.0f} GFLOP/s" for k, v in ceilings.items())
+        + f"; {where}\n"
     )
-    head = f"{'family':<15}{'impl':<11}{'train tok/s':>24}{'MFU':>6}{'greedy tok/s':>26}"
-    head += f"{'beam5 tok/s':>24}{'batch-1 ms':>20}{'peak MB':>9}"
+    head = f"{'family':<15}{'impl':<15}{'train tok/s':>27}{'MFU':>6}{'greedy tok/s':>29}"
+    head += f"{'beam5 tok/s':>27}{'batch-1 ms':>20}{'peak MB':>9}"
     print(head)
     for r in results:
+        ceiling = ceilings["bfloat16" if r["half"] and "bfloat16" in ceilings else "float32"]
         mfu = r["train"]["median"] * r["train_flops_per_token"] / ceiling
         r["train_mfu"] = mfu
         print(
-            f"{r['family']:<15}{r['impl']:<11}{fmt(r['train']):>24}{mfu:>6.0%}"
-            f"{fmt(r['greedy']):>26}{fmt(r['beam']):>24}{fmt(r['latency_ms'], 1, 1):>20}"
-            f"{r['peak_rss_mb']:>9.0f}"
+            f"{r['family']:<15}{r['impl']:<15}{fmt(r['train']):>27}{mfu:>6.0%}"
+            f"{fmt(r['greedy']):>29}{fmt(r['beam']):>27}{fmt(r['latency_ms'], 1, 1):>20}"
+            f"{r['peak_mb']:>9.0f}"
         )
         rows[(r["family"], r["impl"])] = r
     print()
     ratios = {}
-    for family in {r["family"] for r in results}:
+    for family in sorted({r["family"] for r in results}):
         ours, ref = rows.get((family, "hybridseq")), rows.get((family, "reference"))
         if not ours or not ref:
             continue
@@ -403,43 +458,72 @@ def report(results: list[dict], ceiling: float) -> dict:
             f"{ratio['latency']:.2f}x faster; beam-5 costs {ratio['beam_cost_vs_greedy']:.2f}x "
             f"greedy; training MFU {ours['train_mfu']:.0%} (reference {ref['train_mfu']:.0%})"
         )
-    for r in results:
-        for name, half in r.get("half", {}).items():
+        half = rows.get((family, "hybridseq_bf16"))
+        if half:
             print(
-                f"{r['family']}: hybridseq, weights in {name}: batch-1 "
-                f"{fmt(half['latency_ms'], 1, 1)} ms ("
-                f"{r['latency_ms']['median'] / half['latency_ms']['median']:.2f}x float32's "
-                f"speed), greedy b={BATCH} {fmt(half['greedy'])} tok/s"
+                f"{family}: hybridseq under bfloat16 autocast / float32: training "
+                f"{half['train']['median'] / ours['train']['median']:.2f}x, greedy "
+                f"{half['greedy']['median'] / ours['greedy']['median']:.2f}x"
             )
-    return {"ceiling_flops": ceiling, "results": results, "ratios": ratios}
+    for r in results:
+        if "greedy_eager" in r:
+            print(
+                f"{r['family']}: {r['impl']}, without CUDA graphs: greedy b={BATCH} "
+                f"{fmt(r['greedy_eager'])} tok/s, beam-5 {fmt(r['beam_eager'])} tok/s, batch-1 "
+                f"{fmt(r['latency_ms_eager'], 1, 1)} ms; the graphs are "
+                f"{r['greedy']['median'] / r['greedy_eager']['median']:.2f}x, "
+                f"{r['beam']['median'] / r['beam_eager']['median']:.2f}x and "
+                f"{r['latency_ms_eager']['median'] / r['latency_ms']['median']:.2f}x faster"
+            )
+        for name, w in r.get("weights", {}).items():
+            print(
+                f"{r['family']}: {r['impl']}, decoder weights in {name}: batch-1 "
+                f"{fmt(w['latency_ms'], 1, 1)} ms ("
+                f"{r['latency_ms']['median'] / w['latency_ms']['median']:.2f}x float32's "
+                f"speed), greedy b={BATCH} {fmt(w['greedy'])} tok/s"
+            )
+    return {"ceiling_flops": ceilings, "device": device, "results": results, "ratios": ratios}
 
 
 def main() -> None:
+    global DEVICE
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer repeats: under a minute or two")
     p.add_argument("--json", action="store_true", help="also print the results as JSON")
     p.add_argument("--families", default="lstm_attention,hybrid")
-    p.add_argument("--impls", default="hybridseq,reference")
+    p.add_argument(
+        "--impls", default="hybridseq,reference", help="of hybridseq, hybridseq_bf16, reference"
+    )
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
-        print(json.dumps(worker(*args.worker, args.quick)))
+        print(json.dumps(worker(*args.worker, args.quick, args.device)))
         return
-    ceiling = matmul_ceiling()
-    kernels = cell_kernels(1 if args.quick else 5)
-    print(
-        "decoder step (2 layers, 768 -> 512), ms per step: "
-        + ", ".join(f"{k.replace('_ms_per_step', '')} {v:.3f}" for k, v in kernels.items()),
-        file=sys.stderr,
-    )
+    DEVICE = torch.device(args.device)
+    if args.device == "cpu":
+        ceilings = {"float32": matmul_ceiling()}
+        kernels = cell_kernels(1 if args.quick else 5)
+        print(
+            "decoder step (2 layers, 768 -> 512), ms per step: "
+            + ", ".join(f"{k.replace('_ms_per_step', '')} {v:.3f}" for k, v in kernels.items()),
+            file=sys.stderr,
+        )
+    else:
+        ceilings = {
+            "float32": matmul_ceiling(n=4096),
+            "bfloat16": matmul_ceiling(n=8192, dtype=torch.bfloat16),
+        }
+        kernels = {}
     results = []
     for family in args.families.split(","):
         for impl in args.impls.split(","):
             print(f"measuring {family} / {impl} ...", file=sys.stderr, flush=True)
-            results.append(run_worker(family, impl, args.quick))
-    summary = report(results, ceiling)
+            results.append(run_worker(family, impl, args.quick, args.device))
+    summary = report(results, ceilings, args.device)
     summary["cell_kernels_ms_per_step"] = kernels
-    print("decoder step kernels (2 layers, input 768, hidden 512), ms per step:")
+    if kernels:
+        print("decoder step kernels (2 layers, input 768, hidden 512), ms per step:")
     for k, v in kernels.items():
         print(f"  {k.replace('_ms_per_step', ''):<22}{v:8.3f}")
     if args.json:

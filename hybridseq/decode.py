@@ -27,38 +27,23 @@ def _force_eos(logp: Tensor, rows: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def greedy(model, src: Tensor, src_mask: Tensor, limits: Tensor) -> list[list[int]]:
+def greedy(
+    model, src: Tensor, src_mask: Tensor, limits: Tensor, cuda_graph: bool = True
+) -> list[list[int]]:
     """Most likely token at each step.
 
     Args:
         src: (B, S) ids; src_mask: (B, S) bool; limits: (B,) the most tokens to emit (EOS
             included).
+        cuda_graph: on a CUDA device, record one step as a CUDA graph and replay it
+            (``_run``): one launch per step instead of one per kernel, the same kernels.
     Returns:
         one id list per example, EOS and what follows removed.
     """
     enc = model.encode(src, src_mask)
-    state = model.init_state(enc)
-    b = src.shape[0]
-    prev = model.start_inputs(b, src.device)
-    done = torch.zeros(b, dtype=torch.bool, device=src.device)
-    steps = []
-    for t in range(int(limits.max())):
-        logits, state = model.decode_step(prev, state, enc)
-        logits = _force_eos(logits, t >= limits - 1)
-        prev = logits.argmax(-1).masked_fill(done, PAD_ID)  # (B,)
-        steps.append(prev)
-        done = done | (prev == EOS_ID)
-        if bool(done.all()):
-            break
-    return _trim(torch.stack(steps, dim=1))
-
-
-def _trim(ids: Tensor) -> list[list[int]]:
-    """(B, T) ids -> lists cut at the first EOS."""
-    out = []
-    for row in ids.tolist():
-        out.append(row[: row.index(EOS_ID)] if EOS_ID in row else row)
-    return out
+    loop = _GreedyLoop(model, enc, model.init_state(enc), limits)
+    _run(loop, cuda_graph)
+    return _trim(loop.ids)
 
 
 def length_penalty(lengths: Tensor, alpha: float) -> Tensor:
@@ -68,7 +53,13 @@ def length_penalty(lengths: Tensor, alpha: float) -> Tensor:
 
 @torch.no_grad()
 def beam_search(
-    model, src: Tensor, src_mask: Tensor, limits: Tensor, beam: int, alpha: float = 0.0
+    model,
+    src: Tensor,
+    src_mask: Tensor,
+    limits: Tensor,
+    beam: int,
+    alpha: float = 0.0,
+    cuda_graph: bool = True,
 ) -> list[list[int]]:
     """Batched beam search: the B sources' K beams run as one batch of B*K rows.
 
@@ -77,41 +68,141 @@ def beam_search(
 
     Args:
         src: (B, S); src_mask: (B, S); limits: (B,) most tokens per output (EOS included);
-        beam: K; alpha: length-penalty exponent (0: rank by total log-probability).
+        beam: K; alpha: length-penalty exponent (0: rank by total log-probability);
+        cuda_graph: as in ``greedy``.
     Returns:
         the best id list per source, EOS removed.
     """
     b, k = src.shape[0], beam
-    device = src.device
-    rows = torch.arange(b, device=device).repeat_interleave(k)  # (B*K,) source of each row
+    rows = torch.arange(b, device=src.device).repeat_interleave(k)  # (B*K,) source of each row
     enc = model.encode(src, src_mask).select(rows)
-    state = model.init_state(enc)
-    limits = limits.index_select(0, rows)
-    prev = model.start_inputs(b * k, device)
-    scores = torch.full((b, k), float("-inf"), device=device)
-    scores[:, 0] = 0.0  # all beams start identical: expand only the first
-    done = torch.zeros(b * k, dtype=torch.bool, device=device)
-    lengths = torch.zeros(b * k, dtype=torch.long, device=device)
-    history = torch.empty(b * k, 0, dtype=torch.long, device=device)
-    for t in range(int(limits.max())):
-        logits, state = model.decode_step(prev, state, enc)
+    loop = _BeamLoop(model, enc, model.init_state(enc), limits.index_select(0, rows), k)
+    _run(loop, cuda_graph)
+    final = loop.scores / length_penalty(loop.lengths, alpha).view(b, k)
+    best = final.argmax(dim=1) + torch.arange(b, device=src.device) * k  # (B,)
+    return _trim(loop.history.index_select(0, best))
+
+
+def _tree(fn, first, *rest):
+    """fn over the tensors of nested tuples (a ``DecoderState``, an ensemble's states)."""
+    if isinstance(first, Tensor):
+        return fn(first, *rest)
+    parts = [_tree(fn, *xs) for xs in zip(first, *rest, strict=True)]
+    return type(first)(*parts) if hasattr(first, "_fields") else type(first)(parts)
+
+
+class _Loop:
+    """A decoder's step over buffers allocated up front (previous ids, finished flags, the
+    step counter, the outputs), so the same step can run eagerly or be recorded once as a CUDA
+    graph and replayed. Eagerly the model state is whatever ``decode_step`` returns; with
+    ``in_place`` (for a graph) it is copied into fixed tensors."""
+
+    def __init__(self, model, enc, state, limits: Tensor) -> None:
+        rows, device = limits.shape[0], limits.device
+        self.model, self.enc, self.limits = model, enc, limits
+        self.steps = int(limits.max())
+        self.state, self.in_place = state, False
+        self.prev = model.start_inputs(rows, device)  # (R,)
+        self.done = torch.zeros(rows, dtype=torch.bool, device=device)  # (R,)
+        self.t = torch.zeros(1, dtype=torch.long, device=device)  # the step, on the device
+
+    def _keep(self, state) -> None:
+        if self.in_place:
+            _tree(Tensor.copy_, self.state, state)
+        else:
+            self.state = state
+        self.t += 1
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+
+class _GreedyLoop(_Loop):
+    def __init__(self, model, enc, state, limits: Tensor) -> None:
+        super().__init__(model, enc, state, limits)
+        self.ids = torch.full((limits.shape[0], self.steps), PAD_ID, device=limits.device)
+
+    def step(self) -> None:
+        logits, state = self.model.decode_step(self.prev, self.state, self.enc)  # (B, V)
+        logits = _force_eos(logits, self.t >= self.limits - 1)
+        nxt = logits.argmax(-1).masked_fill(self.done, PAD_ID)  # (B,)
+        self.ids.index_copy_(1, self.t, nxt.unsqueeze(1))
+        self.done |= nxt == EOS_ID
+        self.prev.copy_(nxt)
+        self._keep(state)
+
+
+class _BeamLoop(_Loop):
+    """Rows are B sources x K beams; ``scores`` (B, K), ``lengths`` and ``history`` per row."""
+
+    def __init__(self, model, enc, state, limits: Tensor, k: int) -> None:
+        super().__init__(model, enc, state, limits)
+        rows, device = limits.shape[0], limits.device
+        self.k, self.b = k, rows // k
+        self.scores = torch.full((self.b, k), float("-inf"), device=device)
+        self.scores[:, 0] = 0.0  # all beams start identical: expand only the first
+        self.lengths = torch.zeros(rows, dtype=torch.long, device=device)
+        self.history = torch.full((rows, self.steps), PAD_ID, device=device)
+        self.first_row = torch.arange(self.b, device=device).unsqueeze(1) * k  # (B, 1)
+
+    def step(self) -> None:
+        b, k, done = self.b, self.k, self.done
+        logits, state = self.model.decode_step(self.prev, self.state, self.enc)
         logp = F.log_softmax(logits.float(), dim=-1)  # (B*K, V)
-        logp = _force_eos(logp, done | (t >= limits - 1))
+        logp = _force_eos(logp, done | (self.t >= self.limits - 1))
         logp[:, EOS_ID] = logp[:, EOS_ID].masked_fill(done, 0.0)  # finished: score frozen
         v = logp.shape[-1]
-        cand = (scores.view(-1, 1) + logp).view(b, k * v)  # (B, K*V)
+        cand = (self.scores.view(-1, 1) + logp).view(b, k * v)  # (B, K*V)
         scores, flat = cand.topk(k, dim=1)  # (B, K)
-        origin = (flat // v + torch.arange(b, device=device).unsqueeze(1) * k).view(-1)
-        prev = (flat % v).view(-1)  # (B*K,)
-        state = state.select(origin)
-        history = torch.cat([history.index_select(0, origin), prev.unsqueeze(1)], dim=1)
-        lengths = lengths.index_select(0, origin) + (~done.index_select(0, origin)).long()
-        done = done.index_select(0, origin) | (prev == EOS_ID)
-        if bool(done.all()):
+        origin = (flat // v + self.first_row).view(-1)  # (B*K,) the row each beam extends
+        nxt = (flat % v).view(-1)  # (B*K,)
+        history = self.history.index_select(0, origin)
+        self.history.copy_(history.index_copy_(1, self.t, nxt.unsqueeze(1)))
+        kept = ~done.index_select(0, origin)
+        self.lengths.copy_(self.lengths.index_select(0, origin) + kept.long())
+        self.done.copy_(~kept | (nxt == EOS_ID))
+        self.scores.copy_(scores)
+        self.prev.copy_(nxt)
+        self._keep(state.select(origin))
+
+
+def _run(loop: _Loop, cuda_graph: bool, check_every: int = 8) -> None:
+    """Step ``loop`` until every row is done or the longest limit is reached.
+
+    Eagerly, whether all rows are done is read after every step. With ``cuda_graph`` on a CUDA
+    device: the first step runs eagerly on a side stream (it also warms up the libraries, as
+    capture requires), the others are replays of one recorded step, and the finished flags are
+    read every ``check_every`` steps, so the host rarely waits on the GPU.
+    """
+    if not (cuda_graph and loop.done.is_cuda):
+        for _ in range(loop.steps):
+            loop.step()
+            if bool(loop.done.all()):
+                break
+        return
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        loop.step()
+    torch.cuda.current_stream().wait_stream(side)
+    if loop.steps == 1 or bool(loop.done.all()):
+        return
+    loop.state, loop.in_place = _tree(torch.clone, loop.state), True
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):  # records the step; nothing runs yet
+        loop.step()
+    for t in range(1, loop.steps):
+        graph.replay()
+        if t % check_every == 0 and bool(loop.done.all()):
             break
-    final = scores / length_penalty(lengths, alpha).view(b, k)
-    best = final.argmax(dim=1) + torch.arange(b, device=device) * k  # (B,)
-    return _trim(history.index_select(0, best))
+
+
+def _trim(ids: Tensor) -> list[list[int]]:
+    """(B, T) ids -> lists cut at the first EOS."""
+    out = []
+    for row in ids.tolist():
+        out.append(row[: row.index(EOS_ID)] if EOS_ID in row else row)
+    return out
 
 
 @torch.no_grad()

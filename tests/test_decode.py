@@ -136,3 +136,22 @@ def test_rollout_needs_covariates_for_every_step():
     src, mask = torch.randn(4, 6, 3), torch.ones(4, 6, dtype=torch.bool)
     with pytest.raises(ValueError, match=r"expected shape \(4, 5, 2\), got shape \(4, 3, 2\)"):
         rollout(model, src, mask, 5, torch.randn(4, 3, 2))
+
+
+def test_greedy_step_on_fixed_buffers_equals_greedy():
+    """The step that a CUDA graph records (state copied into fixed tensors, the step counter
+    on the device) gives greedy's output, here run eagerly on the CPU."""
+    from hybridseq.decode import _GreedyLoop, _tree
+
+    model = build_model(tiny_model_config("lstm_attention", src_vocab=9, tgt_vocab=9)).eval()
+    src = torch.randint(4, 9, (5, 6))
+    mask = torch.ones(5, 6, dtype=torch.bool)
+    mask[2, 2:] = False
+    limits = max_lengths(mask, 1.0, 2)
+    with torch.no_grad():
+        enc = model.encode(src, mask)
+        loop = _GreedyLoop(model, enc, model.init_state(enc), limits)
+        loop.state, loop.in_place = _tree(torch.clone, loop.state), True
+        for _ in range(loop.steps):
+            loop.step()
+    assert [r[: r.index(EOS_ID)] for r in loop.ids.tolist()] == greedy(model, src, mask, limits)
