@@ -22,9 +22,11 @@ is rerun, and marked ``*`` if it stays busy.
 
 ``--device cuda`` runs the same measurements on a GPU: timings end with a device synchronize,
 peak memory is the GPU's (``torch.cuda.max_memory_allocated``), the ceilings are a 4096^2
-float32 product with TF32 off and an 8192^2 bfloat16 one, and hybridseq's greedy decoding is
-measured with its CUDA-graph replay (the default) and without it. The impl ``hybridseq_bf16``
-trains and decodes under bfloat16 autocast; its MFU is over the bfloat16 ceiling.
+float32 product with TF32 off and an 8192^2 bfloat16 one, and hybridseq's training (forward and
+backward), greedy and beam decoding are measured with their CUDA-graph replays (the defaults;
+training first passes over 12 batches, so each padded shape is recorded) and without them. The
+impl ``hybridseq_bf16`` trains and decodes under bfloat16 autocast; its MFU is over the bfloat16
+ceiling.
 """
 
 from __future__ import annotations
@@ -50,11 +52,12 @@ from reference import (  # noqa: E402
     PlainTransformerEncoder,
 )
 
-from hybridseq.config import ModelConfig  # noqa: E402
+from hybridseq.config import ModelConfig, TrainConfig  # noqa: E402
+from hybridseq.cudagraph import GraphedBackward  # noqa: E402
 from hybridseq.data import batch_indices, collate, pad_batch  # noqa: E402
 from hybridseq.decode import beam_search, greedy  # noqa: E402
 from hybridseq.model import build_model  # noqa: E402
-from hybridseq.training import sequence_loss  # noqa: E402
+from hybridseq.training import batch_loss  # noqa: E402
 from hybridseq.vocab import BOS_ID, EOS_ID, PAD_ID  # noqa: E402
 
 VOCAB, BATCH, BEAM = 1000, 64, 5
@@ -202,14 +205,15 @@ def build_reference(cfg: ModelConfig) -> PlainSeq2Seq:
     return PlainSeq2Seq(enc, dec)
 
 
-def ours_train_step(model, opt, pairs, half: bool):
-    idx = list(range(len(pairs)))
-    batch = collate(pairs, idx).to(DEVICE)
-    with torch.autocast(DEVICE.type, dtype=torch.bfloat16, enabled=half):
-        out = model(batch.src, batch.tgt_in, batch.src_mask)
-    loss = sequence_loss(out.float(), batch, "ce")
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
+def ours_train_step(model, opt, pairs, tc: TrainConfig, graphs: GraphedBackward | None):
+    """The library's step: forward and backward (CUDA-graph replays with ``graphs``), clip,
+    Adam."""
+    batch = collate(pairs, list(range(len(pairs)))).to(DEVICE)
+    if graphs is not None:
+        graphs(batch)
+    else:
+        opt.zero_grad(set_to_none=True)
+        batch_loss(model, batch, tc, "ce").backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     opt.step()
 
@@ -266,7 +270,7 @@ def worker(family: str, impl: str, quick: bool, device: str = "cpu") -> dict:
     gpu = DEVICE.type == "cuda"
     repeats = 2 if quick else (5 if gpu else 3)
     n_train = 1 if quick else (10 if gpu else 3)
-    pairs = make_pairs(BATCH * (n_train + 1) * repeats * 2, seed=1)
+    pairs = make_pairs(BATCH * (n_train * repeats + 12) * 2, seed=1)
     lengths = [len(s) for s, _ in pairs]
     if ours:  # the library's batching: length-bucketed
         order = batch_indices(lengths, BATCH, bucket=True, shuffle=True, seed=0)
@@ -277,34 +281,33 @@ def worker(family: str, impl: str, quick: bool, device: str = "cpu") -> dict:
 
     # training
     model.train()
-    opt = torch.optim.Adam(model.parameters())
     criterion = torch.nn.CrossEntropyLoss(ignore_index=PAD_ID)
-    step = (
-        (lambda b: ours_train_step(model, opt, b, half))
-        if ours
-        else (lambda b: reference_train_step(model, opt, b, criterion))
-    )
-    step(batches[0])  # warm-up
-    cursor = iter(batches[1:])
-    # every repeat trains on different batches: rate = tokens of the batches / time
-    rates, busy_any = [], False
-    for _ in range(repeats):
-        chosen = [next(cursor) for _ in range(n_train)]
-        tokens = sum(len(t) + 1 for b in chosen for _, t in b)
-        it = iter(chosen)
-        seconds, busy = timed(lambda it=it: [step(next(it)) for _ in range(n_train)])
-        busy_any |= busy
-        rates.append(tokens / seconds)
+    tc = TrainConfig(precision="bfloat16" if half else "float32")
+    warm = 12 if gpu and not quick else 1  # on a GPU: every shape seen twice (recorded)
+
+    def rates_of(graphed: bool) -> dict:
+        opt = torch.optim.Adam(model.parameters(), fused=gpu and ours)  # the seed: plain Adam
+        params = list(model.parameters())
+        graphs = None
+        if graphed:
+            graphs = GraphedBackward(
+                params, lambda b, c: batch_loss(model, b, tc, "ce", capturing=c)
+            )
+        step = (
+            (lambda b: ours_train_step(model, opt, b, tc, graphs))
+            if ours
+            else (lambda b: reference_train_step(model, opt, b, criterion))
+        )
+        for b in batches[:warm]:
+            step(b)
+        return train_rates(step, batches[warm:], repeats, n_train)
+
+    result["train"] = rates_of(graphed=ours and gpu)
+    if ours and gpu:
+        result["train_eager"] = rates_of(graphed=False)
     per_token = flops(cfg, [p for b in batches for p in b], True) / sum(
         len(t) + 1 for b in batches for _, t in b
     )
-    result["train"] = {
-        "median": statistics.median(rates),
-        "min": min(rates),
-        "max": max(rates),
-        "repeats": repeats,
-        "loaded": busy_any,
-    }
     result["train_flops_per_token"] = per_token
     result["peak_rss_mb_train"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if gpu:
@@ -314,6 +317,26 @@ def worker(family: str, impl: str, quick: bool, device: str = "cpu") -> dict:
     with torch.autocast(DEVICE.type, dtype=torch.bfloat16, enabled=half):
         decoding(model, cfg, batches, ours, quick, repeats, result)
     return result
+
+
+def train_rates(step, batches, repeats: int, n_train: int) -> dict:
+    """Target tokens/s of ``step`` over ``repeats`` runs of ``n_train`` different batches."""
+    cursor = iter(batches)
+    rates, busy_any = [], False
+    for _ in range(repeats):
+        chosen = [next(cursor) for _ in range(n_train)]
+        tokens = sum(len(t) + 1 for b in chosen for _, t in b)
+        it = iter(chosen)
+        seconds, busy = timed(lambda it=it: [step(next(it)) for _ in range(n_train)])
+        busy_any |= busy
+        rates.append(tokens / seconds)
+    return {
+        "median": statistics.median(rates),
+        "min": min(rates),
+        "max": max(rates),
+        "repeats": repeats,
+        "loaded": busy_any,
+    }
 
 
 def decoding(model, cfg, batches, ours: bool, quick: bool, repeats: int, result: dict) -> None:
@@ -466,6 +489,12 @@ def report(results: list[dict], ceilings: dict, device: str) -> dict:
                 f"{half['greedy']['median'] / ours['greedy']['median']:.2f}x"
             )
     for r in results:
+        if "train_eager" in r:
+            print(
+                f"{r['family']}: {r['impl']}, training without CUDA graphs: "
+                f"{fmt(r['train_eager'])} tok/s; the graphs are "
+                f"{r['train']['median'] / r['train_eager']['median']:.2f}x faster"
+            )
         if "greedy_eager" in r:
             print(
                 f"{r['family']}: {r['impl']}, without CUDA graphs: greedy b={BATCH} "

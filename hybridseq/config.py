@@ -219,6 +219,9 @@ class TrainConfig:
     # bfloat16: forward pass under autocast (matrix products in bf16, weights, gradients,
     # optimizer and loss in float32); for GPUs with bf16 units: a CPU without them is slower
     precision: str = "float32"  # float32 | bfloat16
+    # on CUDA: record each batch shape's forward and backward once as a CUDA graph and replay
+    # it (lengths padded to multiples of 8; steps with scheduled sampling stay eager)
+    cuda_graphs: bool = True
     # exponential moving average of the weights (0: off; e.g. 0.999): validation, `best` and
     # `last` use the averaged weights; the decay ramps in as min(ema, (1 + n) / (10 + n))
     ema: float = 0.0

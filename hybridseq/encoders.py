@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from hybridseq.cudagraph import recorded_kernels
 from hybridseq.decoder import SharedSteps, lstm_cell, lstm_weights, recurrent_addmm, run_lstm
 
 LSTMState = tuple[Tensor, Tensor]
@@ -54,7 +55,8 @@ class LSTMEncoder(nn.Module):
     taken at each sequence's real end.
 
     A batch without padding runs through ``nn.LSTM`` itself (oneDNN on CPU, cuDNN on CUDA), a
-    padded one through packed sequences, except in training on the CPU: there it takes
+    padded one through packed sequences, except in training on the CPU and in CUDA-graph
+    training (packing reads the lengths on the host; ``recorded_kernels``): there it takes
     ``masked_direction``, the same computation written as a step loop over the padded batch.
     The backward of PyTorch's packed CPU kernel zero-fills a gradient the size of the whole
     input projection at every time step, and forms the recurrent weight's gradient step by
@@ -83,9 +85,10 @@ class LSTMEncoder(nn.Module):
             memory (B, S, D*H) with zeros at padding, and final (h, c), each (L, B, D*H) where
             D is 2 for a bidirectional encoder (the two directions concatenated per layer).
         """
-        if bool(mask.all()):
+        recordable = recorded_kernels(x)  # a CUDA graph's path: no host reads of the mask
+        if not recordable and bool(mask.all()):
             memory, (h, c) = run_lstm(self.lstm, x)
-        elif x.device.type == "cpu" and torch.is_grad_enabled():
+        elif recordable or (x.device.type == "cpu" and torch.is_grad_enabled()):
             memory, (h, c) = self._masked(x, mask)
         else:
             lengths = mask.sum(dim=1).cpu()

@@ -10,6 +10,7 @@ before it stops, so an interrupted run loses nothing.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import random
 import time
@@ -34,6 +35,7 @@ from hybridseq.checkpoint import (
 from hybridseq.codec import Codec
 from hybridseq.config import Config, TrainConfig
 from hybridseq.corpus import Split, filter_lengths, fit_codec, read_splits, with_data_sizes
+from hybridseq.cudagraph import GraphedBackward
 from hybridseq.data import Batch, batch_indices, collate, pair_lengths
 from hybridseq.model import Seq2Seq, build_model
 from hybridseq.predict import score
@@ -97,11 +99,18 @@ def lr_factor(cfg: TrainConfig, step: int, minutes: float = 0.0) -> float:
     return 1.0
 
 
+@functools.cache
+def _levels(levels: tuple[float, ...], dtype: torch.dtype, device: torch.device) -> Tensor:
+    """The levels as a tensor, made once per device: a copy from the host cannot be recorded
+    in a CUDA graph (``cudagraph``), and the first step is always eager."""
+    return torch.tensor(levels, dtype=dtype, device=device)
+
+
 def pinball_loss(pred: Tensor, target: Tensor, levels: Sequence[float]) -> Tensor:
     """The pinball (quantile) loss of Koenker & Bassett (1978), averaged over the levels:
     for level tau and error u = y - q, max(tau u, (tau - 1) u), whose expectation the tau
     quantile of y minimises. pred (..., Q), target (...) -> (...)."""
-    tau = torch.tensor(levels, dtype=pred.dtype, device=pred.device)  # (Q,)
+    tau = _levels(tuple(levels), pred.dtype, pred.device)  # (Q,)
     u = target.unsqueeze(-1) - pred  # (..., Q)
     return torch.maximum(tau * u, (tau - 1) * u).mean(-1)
 
@@ -288,7 +297,10 @@ def setup(cfg: Config, out_dir: Path, resume: bool):
     model = model.to(device).train()
     tc = cfg.train
     opt_cls = torch.optim.AdamW if tc.optimizer == "adamw" else torch.optim.Adam
-    optimizer = opt_cls(model.parameters(), lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay)
+    fused = device.type == "cuda"  # one kernel for all parameters' update, not a few per tensor
+    optimizer = opt_cls(
+        model.parameters(), lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay, fused=fused
+    )
     return cfg, device, codec, splits, model, optimizer
 
 
@@ -296,6 +308,19 @@ def _resumed_config(saved: Config, given: Config) -> Config:
     """Keep the saved model and data (they define the weights); take the training and
     decoding sections from the config given now, so a run can be extended (max_steps)."""
     return Config(data=saved.data, model=saved.model, train=given.train, decode=given.decode)
+
+
+def batch_loss(
+    model, batch: Batch, tc: TrainConfig, kind: str, ratio: float = 1.0,
+    generator: torch.Generator | None = None, capturing: bool = False,
+) -> Tensor:  # fmt: skip
+    """The training loss of one batch (the forward pass under ``tc.precision``); while a CUDA
+    graph records (``capturing``) autocast keeps no cache of cast weights."""
+    half = tc.precision == "bfloat16"
+    device = batch.src.device.type
+    with torch.autocast(device, dtype=torch.bfloat16, enabled=half, cache_enabled=not capturing):
+        out = model(batch.src, batch.tgt_in, batch.src_mask, ratio, generator, batch.tgt_cov)
+    return sequence_loss(out.float(), batch, kind, tc.label_smoothing, model.quantiles)
 
 
 def train_step(
@@ -308,19 +333,22 @@ def train_step(
     ratio: float,
     generator: torch.Generator,
     sync: Callable[[], None] | None = None,
+    graphs: GraphedBackward | None = None,
 ) -> Tensor:
     """One optimisation step on one batch; returns the loss (a 0-d tensor).
 
     ``sync`` runs between backward and clipping (data-parallel gradient averaging); with it,
-    ``batch`` may be None (this rank's shard of a small batch was empty)."""
-    optimizer.zero_grad(set_to_none=True)
-    loss = torch.zeros(())
-    if batch is not None:
-        half = tc.precision == "bfloat16"
-        with torch.autocast(batch.src.device.type, dtype=torch.bfloat16, enabled=half):
-            out = model(batch.src, batch.tgt_in, batch.src_mask, ratio, generator, batch.tgt_cov)
-        loss = sequence_loss(out.float(), batch, kind, tc.label_smoothing, model.quantiles)
-        loss.backward()
+    ``batch`` may be None (this rank's shard of a small batch was empty). With ``graphs`` (on
+    CUDA) the forward and backward are CUDA-graph replays where teacher forcing is full (the
+    sampled inputs of scheduled sampling are drawn on the host)."""
+    if graphs is not None and batch is not None and ratio == 1.0:
+        loss = graphs(batch)
+    else:
+        optimizer.zero_grad(set_to_none=graphs is None)  # graphs keep the .grad tensors
+        loss = torch.zeros(())
+        if batch is not None:
+            loss = batch_loss(model, batch, tc, kind, ratio, generator)
+            loss.backward()
     if sync is not None:
         sync()
     if tc.clip > 0:
@@ -386,6 +414,11 @@ def run(
     start, tokens, interrupted = time.perf_counter(), 0, False
     seconds_before = progress.seconds
     params = [p for p in model.parameters() if p.requires_grad]
+    graphs = None
+    if device.type == "cuda" and tc.cuda_graphs:
+        graphs = GraphedBackward(
+            params, lambda b, capturing: batch_loss(model, b, tc, kind, capturing=capturing)
+        )
 
     def save_last(metrics: dict[str, float] | None) -> None:
         trainer = _trainer_state(progress, optimizer, scheduler, generator, model, ema)
@@ -446,12 +479,13 @@ def run(
             )
             for idx in order[progress.batch_in_epoch :]:
                 mine = idx if group is None else group.shard(idx)
-                batch = collate([items[i] for i in mine], mine).to(device) if mine else None
+                batch = collate([items[i] for i in mine], mine) if mine else None
                 step["n_local"] = step["n_batch"] = batch.n_tokens if batch is not None else 0
+                batch = batch.to(device) if batch is not None else None
                 ratio = teacher_forcing_ratio(tc, progress.step)
                 loss = train_step(
                     model, optimizer, scheduler, batch, tc, kind, ratio, generator,
-                    sync if group is not None else None,
+                    sync if group is not None else None, graphs,
                 )  # fmt: skip
                 if ema is not None:
                     ema.update_parameters(model)

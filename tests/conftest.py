@@ -62,6 +62,7 @@ def tiny_train_dict(task: str = "reverse", family: str = "lstm_attention", steps
             "lr": 0.01,
             "eval_max": 20,
             "progress": False,
+            "device": "cpu",  # also on a GPU machine (tests/test_gpu.py sets cuda)
         },
     }
 

@@ -31,6 +31,7 @@ def first_steps(model: api.Model, sources: list[str], steps: int = 3) -> torch.T
     net = model.network.eval()
     encoded = [model.codec.source.encode(s, "test") for s in sources]
     src, mask = pad_batch(encoded, PAD_ID)
+    src, mask = src.to(model.device), mask.to(model.device)  # cuda where auto found one
     with torch.no_grad():
         enc = net.encode(src, mask)
         state, prev, probs = net.init_state(enc), net.start_inputs(len(sources), src.device), []
