@@ -1,7 +1,7 @@
 """CUDA paths: skipped without a GPU (CI has none); run on a GPU machine with
 ``pytest tests/test_gpu.py``. Greedy and beam decoding's CUDA-graph replay gives the eager
-loop's output, and training, checkpoints and prediction work on the device, in float32 and
-under bfloat16."""
+loop's output, graphed training steps give eager ones' weights, and training (float32,
+bfloat16, scheduled sampling), resuming, checkpoints and prediction work on the device."""
 
 from __future__ import annotations
 
