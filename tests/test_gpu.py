@@ -39,43 +39,37 @@ def _model(family: str, eos_bias: float):
     return model
 
 
-@pytest.mark.parametrize("family", ["lstm_attention", "hybrid"])
-@pytest.mark.parametrize("eos_bias", [0.0, -1e4])
-def test_graphed_greedy_equals_eager(family, eos_bias):
-    model = _model(family, eos_bias)
-    src, mask = _batch()
-    limits = max_lengths(mask, 1.0, 3)
-    eager = greedy(model, src, mask, limits, cuda_graph=False)
-    assert greedy(model, src, mask, limits, cuda_graph=True) == eager
-    if eos_bias < 0:
-        assert [len(h) for h in eager] == (limits - 1).tolist()  # different lengths
+# name -> decode(model, src, mask, limits, cuda_graph)
+DECODERS = {
+    "greedy": lambda m, s, k, lim, g: greedy(m, s, k, lim, cuda_graph=g),
+    "beam 4": lambda m, s, k, lim, g: beam_search(m, s, k, lim, 4, cuda_graph=g),
+    "beam 4, length penalty": lambda m, s, k, lim, g: beam_search(m, s, k, lim, 4, 1.0, g),
+}
 
 
 @pytest.mark.parametrize("family", ["lstm_attention", "hybrid"])
 @pytest.mark.parametrize("eos_bias", [0.0, -1e4])
-def test_graphed_beam_search_equals_eager(family, eos_bias):
-    model = _model(family, eos_bias)
+@pytest.mark.parametrize("decoder", list(DECODERS))
+def test_graphed_decoding_equals_eager(family, eos_bias, decoder):
+    model, decode = _model(family, eos_bias), DECODERS[decoder]
     src, mask = _batch()
     limits = max_lengths(mask, 1.0, 3)
-    for alpha in (0.0, 1.0):
-        eager = beam_search(model, src, mask, limits, 4, alpha, cuda_graph=False)
-        assert beam_search(model, src, mask, limits, 4, alpha, cuda_graph=True) == eager
+    eager = decode(model, src, mask, limits, False)
+    assert decode(model, src, mask, limits, True) == eager
     if eos_bias < 0:
-        assert [len(h) for h in eager] == (limits - 1).tolist()
+        assert [len(h) for h in eager] == (limits - 1).tolist()  # rows of different lengths
 
 
-def test_graphed_decoding_of_an_ensemble_equals_eager():
+@pytest.mark.parametrize("decoder", list(DECODERS))
+def test_graphed_decoding_of_an_ensemble_equals_eager(decoder):
     members = [
         build_model(tiny_model_config("lstm_attention", src_vocab=12, tgt_vocab=12)).cuda().eval()
         for _ in range(2)
     ]
-    model = Ensemble(members)
+    model, decode = Ensemble(members), DECODERS[decoder]
     src, mask = _batch()
     limits = max_lengths(mask, 1.5, 4)
-    eager = greedy(model, src, mask, limits, cuda_graph=False)
-    assert greedy(model, src, mask, limits, cuda_graph=True) == eager
-    eager = beam_search(model, src, mask, limits, 3, cuda_graph=False)
-    assert beam_search(model, src, mask, limits, 3, cuda_graph=True) == eager
+    assert decode(model, src, mask, limits, True) == decode(model, src, mask, limits, False)
 
 
 def _batches(n: int):
