@@ -9,7 +9,7 @@ import torch
 from conftest import tiny_model_config
 
 from hybridseq.config import TrainConfig
-from hybridseq.cudagraph import pad_to_multiple
+from hybridseq.cudagraph import GraphedBackward, pad_to_multiple
 from hybridseq.data import collate
 from hybridseq.model import build_model
 from hybridseq.training import batch_loss
@@ -71,3 +71,28 @@ def test_padding_to_a_multiple_changes_no_loss_or_gradient(family, case):
     torch.testing.assert_close(loss_p, loss)
     for g, g_p in zip(grads, grads_p, strict=True):
         torch.testing.assert_close(g_p, g, rtol=1e-4, atol=1e-6)
+
+
+def test_graphed_backward_keeps_the_grad_tensors_and_gives_plain_gradients():
+    """Its eager path (every shape's first occurrence; the only one on a CPU) zeroes the kept
+    ``.grad`` tensors in place and leaves the same gradients as a plain backward."""
+    model = build_model(
+        tiny_model_config("lstm_attention", src_vocab=11, tgt_vocab=13, dropout=0.0)
+    )
+    params, tc = list(model.parameters()), TrainConfig()
+    graphs = GraphedBackward(params, lambda b, c: batch_loss(model, b, tc, "ce", capturing=c))
+    batches = [collate(_items(True, True, False, n), range(n)) for n in (5, 3)]
+    kept = None
+    for batch in batches:
+        loss = graphs.eager(pad_to_multiple(batch, 8))
+        got = [p.grad.clone() for p in params]
+        kept = kept or [p.grad for p in params]
+        assert all(p.grad is k for p, k in zip(params, kept, strict=True))  # never reallocated
+        model.zero_grad(set_to_none=True)
+        plain = batch_loss(model, batch, tc, "ce")
+        plain.backward()
+        torch.testing.assert_close(loss, plain.detach())
+        for g, p in zip(got, params, strict=True):
+            torch.testing.assert_close(g, p.grad, rtol=1e-4, atol=1e-6)
+        for p, k in zip(params, kept, strict=True):  # hand the kept tensors back
+            p.grad = k
