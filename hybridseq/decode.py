@@ -99,7 +99,8 @@ class _Loop:
 
     def __init__(self, model, enc, state, limits: Tensor) -> None:
         rows, device = limits.shape[0], limits.device
-        self.model, self.enc, self.limits = model, enc, limits
+        self.model, self.enc = model, enc
+        self.last = limits - 1  # (R,) the step at which a row must emit EOS
         self.steps = int(limits.max())
         self.state, self.in_place = state, False
         self.prev = model.start_inputs(rows, device)  # (R,)
@@ -124,7 +125,7 @@ class _GreedyLoop(_Loop):
 
     def step(self) -> None:
         logits, state = self.model.decode_step(self.prev, self.state, self.enc)  # (B, V)
-        logits = _force_eos(logits, self.t >= self.limits - 1)
+        logits = _force_eos(logits, self.t >= self.last)
         nxt = logits.argmax(-1).masked_fill(self.done, PAD_ID)  # (B,)
         self.ids.index_copy_(1, self.t, nxt.unsqueeze(1))
         self.done |= nxt == EOS_ID
@@ -149,7 +150,7 @@ class _BeamLoop(_Loop):
         b, k, done = self.b, self.k, self.done
         logits, state = self.model.decode_step(self.prev, self.state, self.enc)
         logp = F.log_softmax(logits.float(), dim=-1)  # (B*K, V)
-        logp = _force_eos(logp, done | (self.t >= self.limits - 1))
+        logp = _force_eos(logp, done | (self.t >= self.last))
         logp[:, EOS_ID] = logp[:, EOS_ID].masked_fill(done, 0.0)  # finished: score frozen
         v = logp.shape[-1]
         cand = (self.scores.view(-1, 1) + logp).view(b, k * v)  # (B, K*V)
