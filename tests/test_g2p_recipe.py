@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 from conftest import tiny_train_dict
 
+from hybridseq.api import as_config
 from hybridseq.data import read_tsv
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "g2p"))
@@ -121,3 +122,19 @@ def test_run_trains_scores_and_writes_predictions(tmp_path, monkeypatch):
     assert both["checkpoint"] == [str(args.out), str(args.out / "last")]
     assert both["family"].endswith("_ensemble") and both["test_words"] == 2
     assert len(ensemble.predictions.read_text().splitlines()) == 2
+
+
+def test_gpu_config_is_the_measured_command():
+    """configs/g2p_lstm_attention_gpu.yaml holds what BENCHMARKS.md's H100 row ran: the CPU
+    recipe with these overrides (run.py --minutes 6.0 set train.max_minutes)."""
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    measured = [
+        "train.device=cuda",
+        "train.max_minutes=6.0",
+        "model.emb_dim=128",
+        "model.enc_hidden=384",
+        "model.dec_hidden=512",
+        "model.dropout=0.3",
+    ]
+    base = as_config(configs / "g2p_lstm_attention.yaml", measured)
+    assert as_config(configs / "g2p_lstm_attention_gpu.yaml").to_dict() == base.to_dict()
