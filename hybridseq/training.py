@@ -33,7 +33,7 @@ from hybridseq.checkpoint import (
     save_checkpoint,
 )
 from hybridseq.codec import Codec
-from hybridseq.config import Config, TrainConfig
+from hybridseq.config import Config, ConfigError, TrainConfig
 from hybridseq.corpus import Split, filter_lengths, fit_codec, read_splits, with_data_sizes
 from hybridseq.cudagraph import GraphedBackward
 from hybridseq.data import Batch, batch_indices, collate, pair_lengths
@@ -61,7 +61,10 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("train.device: cuda requested but no CUDA device is available")
+        raise ConfigError(
+            f"train.device: cuda, but torch {torch.__version__} sees no CUDA device here; "
+            "set train.device=cpu (or auto)"
+        )
     return torch.device(name)
 
 

@@ -121,6 +121,13 @@ def test_unknown_config_key_is_named(tmp_path, capsys):
     assert "train.batchsize" in err and "batch_size" in err
 
 
+def test_cuda_without_a_gpu_is_a_config_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)  # as on a machine without one
+    cfg = _config(tmp_path, {"synth": {"task": "copy"}})
+    err = _error(capsys, "train", cfg, "--set", "train.device=cuda", "--out", str(tmp_path))
+    assert "train.device: cuda" in err and "no CUDA device" in err
+
+
 def test_vector_width_and_nan_are_refused_with_position(tmp_path, capsys):
     good = '{"source": [[1, 2], [3, 4]], "target": [[1], [2]]}\n'
     wide = '{"source": [[1, 2, 3]], "target": [[1]]}\n'
