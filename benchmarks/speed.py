@@ -40,6 +40,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -53,7 +54,7 @@ from reference import (  # noqa: E402
 )
 
 from hybridseq.config import ModelConfig, TrainConfig  # noqa: E402
-from hybridseq.cudagraph import GraphedBackward  # noqa: E402
+from hybridseq.cudagraph import GraphedBackward, pad_to_multiple  # noqa: E402
 from hybridseq.data import batch_indices, collate, pad_batch  # noqa: E402
 from hybridseq.decode import beam_search, greedy  # noqa: E402
 from hybridseq.model import build_model  # noqa: E402
@@ -321,15 +322,16 @@ def worker(family: str, impl: str, quick: bool, device: str = "cpu") -> dict:
 
 def warm_up_batches(batches: list, twice: bool) -> tuple[list, list]:
     """(warm-up batches, the rest): the first batch; with ``twice``, two batches of every
-    padded shape (lengths rounded up to 8, as ``GraphedBackward`` pads), so that on a GPU every
+    padded shape (``pad_to_multiple``, as ``GraphedBackward`` pads), so that on a GPU every
     shape is recorded before the timing."""
     if not twice:
         return batches[:1], batches[1:]
-    seen: dict[tuple[int, int], int] = {}
+    seen: Counter[tuple[int, int]] = Counter()
     warm, rest = [], []
     for b in batches:
-        shape = (-(-max(len(s) for s, _ in b) // 8), -(-max(len(t) + 1 for _, t in b) // 8))
-        seen[shape] = seen.get(shape, 0) + 1
+        padded = pad_to_multiple(collate(b, list(range(len(b)))), 8)
+        shape = (padded.src.shape[1], padded.tgt_in.shape[1])
+        seen[shape] += 1
         (warm if seen[shape] <= 2 else rest).append(b)
     return warm, rest
 
