@@ -154,10 +154,10 @@ class Seq2Seq(nn.Module):
         """
         if src_mask is None:
             src_mask = torch.ones(src.shape[:2], dtype=torch.bool, device=src.device)
-        x = self.dropout(self.src_input(src))  # (B, S, I)
+        x = self.src_input(src)  # (B, S, I)
         if isinstance(self.encoder, LSTMEncoder):
-            memory, final = self.encoder(x, src_mask)
-        else:
+            memory, final = self.encoder(self.dropout(x), src_mask)
+        else:  # the Transformer encoder drops out once itself, after adding the positions
             memory, final = self.encoder(x, src_mask), None
         if memory.dtype != self.step_dtype:  # a decoder side in half precision (decode_in)
             memory = memory.to(self.step_dtype)

@@ -321,3 +321,25 @@ def test_head_init_makes_every_output_that_constant():
 def test_head_init_is_refused_where_it_has_no_meaning(sizes, message):
     with pytest.raises(ConfigError, match=message):
         tiny_model_config("hybrid", head_init=1.0, **sizes)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_source_embedding_is_dropped_out_once(family):
+    """In training, what reaches the encoder's layers is the (position-added) source embedding
+    dropped out once: each value 0 or the clean one over (1 - p), never over (1 - p)**2."""
+    torch.manual_seed(0)
+    model = build_model(tiny_model_config(family, dropout=0.5, src_vocab=11, tgt_vocab=13))
+    model.train()
+    src, mask, tgt = _inputs(True, True, b=8, s=7)
+    hybrid = family == "hybrid"
+    inner = model.encoder.layers if hybrid else model.encoder
+    seen = []
+    inner.register_forward_pre_hook(lambda _m, args: seen.append(args[0].detach()))
+    model(src, tgt, mask)
+    with torch.no_grad():
+        clean = model.src_input(src)
+        clean = model.encoder.positions(clean) if hybrid else clean
+    got = seen[0]
+    kept = got != 0
+    assert 0.3 < kept.float().mean() < 0.7  # about half: dropped once, not twice (a quarter)
+    torch.testing.assert_close(got[kept], 2 * clean[kept])

@@ -171,8 +171,10 @@ def test_pinball_loss_by_hand():
 def test_quantile_run_trains_and_predicts_every_level(tmp_path):
     raw = tiny_train_dict("sines", "hybrid", steps=20)
     raw["model"]["quantiles"] = [0.1, 0.5, 0.9]  # train.loss auto: the pinball loss
-    raw["train"].update(metrics=["mae"], teacher_forcing=0.5)  # sampling feeds the point back
+    # sampling feeds the point back; validate_first scores the untrained model at step 0
+    raw["train"].update(metrics=["mae"], teacher_forcing=0.5, validate_first=True)
     result = api.train(raw, tmp_path, log=lambda m: None)
+    assert result.history[0]["step"] == 0
     assert result.history[-1]["loss"] < result.history[0]["loss"]
     assert set(result.history[-1]) == {"step", "loss", "mae"}
     model = api.load(tmp_path)
