@@ -109,3 +109,15 @@ def test_refit_trains_the_chosen_steps_on_windows_through_the_validation_targets
         untrained,
     )
     assert first.step == 50
+
+
+def test_validation_mape_leaves_out_series_with_a_zero_target():
+    items = [
+        SimpleNamespace(sn="a", x=np.array([5.0, 1.0, 2.0]), h=2),  # targets 1, 2
+        SimpleNamespace(sn="b", x=np.array([5.0, 0.0, 2.0]), h=2),  # a zero: MAPE undefined
+    ]
+    forecasts = {"a": np.array([1.5, 3.0]), "b": np.array([1.0, 1.0])}
+    assert recipe.validation_score(forecasts, items, "MAPE") == pytest.approx(50.0)
+    assert np.isnan(
+        recipe.score(forecasts, [SimpleNamespace(sn="b", xx=np.array([0.0, 2.0]))], "MAPE")
+    )

@@ -180,9 +180,12 @@ def score(forecasts: dict, items: list, metric: str) -> float:
 
 
 def validation_score(forecasts: dict, items: list, metric: str) -> float:
-    """The mean of ``metric`` over the validation targets (each history's last h points)."""
+    """The mean of ``metric`` over the validation targets (each history's last h points),
+    leaving out the series where it is undefined (MAPE of targets with a zero), as the MAPE
+    loss leaves out such targets; the test part's ``score`` leaves none out."""
     fn = METRICS[metric]
-    return float(np.mean([fn(s.x[-s.h :], forecasts[s.sn]) for s in items if s.sn in forecasts]))
+    values = [fn(s.x[-s.h :], forecasts[s.sn]) for s in items if s.sn in forecasts]
+    return float(np.nanmean(values))
 
 
 def median(members: list[dict]) -> dict:
