@@ -118,6 +118,10 @@ def test_validation_mape_leaves_out_series_with_a_zero_target():
     ]
     forecasts = {"a": np.array([1.5, 3.0]), "b": np.array([1.0, 1.0])}
     assert recipe.validation_score(forecasts, items, "MAPE") == pytest.approx(50.0)
+    # only a zero target leaves a series out: a broken (nan) forecast still shows as nan
+    fine = SimpleNamespace(sn="c", x=np.array([5.0, 2.0, 2.0]), h=2)
+    broken = {"a": np.array([np.nan, 3.0]), "b": np.array([1.0, 1.0]), "c": np.ones(2)}
+    assert np.isnan(recipe.validation_score(broken, items + [fine], "MAPE"))
     assert np.isnan(
         recipe.score(forecasts, [SimpleNamespace(sn="b", xx=np.array([0.0, 2.0]))], "MAPE")
     )

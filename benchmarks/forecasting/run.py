@@ -184,8 +184,10 @@ def validation_score(forecasts: dict, items: list, metric: str) -> float:
     leaving out the series where it is undefined (MAPE of targets with a zero), as the MAPE
     loss leaves out such targets; the test part's ``score`` leaves none out."""
     fn = METRICS[metric]
-    values = [fn(s.x[-s.h :], forecasts[s.sn]) for s in items if s.sn in forecasts]
-    return float(np.nanmean(values))
+    kept = [s for s in items if s.sn in forecasts]
+    if metric == "MAPE":
+        kept = [s for s in kept if np.all(s.x[-s.h :] != 0)]
+    return float(np.mean([fn(s.x[-s.h :], forecasts[s.sn]) for s in kept]))
 
 
 def median(members: list[dict]) -> dict:
