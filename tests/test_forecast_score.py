@@ -15,10 +15,26 @@ import pytest
 
 pytest.importorskip("statsmodels")
 HERE = Path(__file__).resolve().parents[1] / "benchmarks" / "forecasting"
-sys.path.insert(0, str(HERE))  # score.py imports run.py beside it, as when run as a script
-spec = importlib.util.spec_from_file_location("forecasting_score", HERE / "score.py")
-scorer = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(scorer)
+
+
+def _load_score_script():
+    """score.py imports ``run`` (the run.py beside it), as when run as a script. The G2P recipe
+    has a run.py too, which its tests import by the same name: neither may see the other's."""
+    saved = sys.modules.pop("run", None)
+    sys.path.insert(0, str(HERE))
+    try:
+        spec = importlib.util.spec_from_file_location("forecasting_score", HERE / "score.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(HERE))
+        sys.modules.pop("run", None)
+        if saved is not None:
+            sys.modules["run"] = saved
+    return module
+
+
+scorer = _load_score_script()
 
 
 @pytest.mark.parametrize("name", ["m3_lstm_attention", "tourism_hybrid"])
