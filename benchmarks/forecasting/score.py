@@ -17,16 +17,31 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from run import DATASETS, load_competition, score
+from run import table as run_table
 
 COLUMNS = ["dataset", "series", "step", "forecast"]
 
 
-def read_forecasts(path: Path, data: dict[str, list]) -> dict[str, np.ndarray]:
-    """Series name -> its forecast (h,), checked against the data set's series and horizons."""
+def read_csv(path: Path) -> pd.DataFrame:
+    """A forecast CSV, checked for its columns."""
     frame = pd.read_csv(path)
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)} (need {COLUMNS})")
+    return frame
+
+
+def dataset_of(path: Path, frame: pd.DataFrame) -> str:
+    """The data set key (``m3``, ``tourism``) named in the file's ``dataset`` column."""
+    names = frame["dataset"].unique()
+    keys = {v[0]: k for k, v in DATASETS.items()}
+    if len(names) != 1 or names[0] not in keys:
+        raise ValueError(f"{path}: dataset column must be one of {sorted(keys)}, got {names}")
+    return keys[names[0]]
+
+
+def read_forecasts(path: Path, frame: pd.DataFrame, data: dict[str, list]) -> dict:
+    """Series name -> its forecast (h,), checked against the data set's series and horizons."""
     groups = {sn: rows.sort_values("step") for sn, rows in frame.groupby("series")}
     forecasts = {}
     for s in (s for items in data.values() for s in items):
@@ -39,41 +54,46 @@ def read_forecasts(path: Path, data: dict[str, list]) -> dict[str, np.ndarray]:
     return forecasts
 
 
-def dataset_of(path: Path) -> str:
-    """The data set key (``m3``, ``tourism``) named in the file's ``dataset`` column."""
-    names = pd.read_csv(path, usecols=["dataset"])["dataset"].unique()
-    keys = {v[0]: k for k, v in DATASETS.items()}
-    if len(names) != 1 or names[0] not in keys:
-        raise ValueError(f"{path}: dataset column must be one of {sorted(keys)}, got {names}")
-    return keys[names[0]]
-
-
 def table(columns: dict[str, dict], data: dict[str, list], metric: str) -> pd.DataFrame:
-    """Scores by frequency (rows) and forecast set (columns), plus the ``all`` row."""
-    frame = pd.DataFrame(index=list(data), columns=list(columns), dtype=float)
-    for name, forecasts in columns.items():
-        for freq, items in data.items():
-            frame.loc[freq, name] = score(forecasts, items, metric)
-    points = np.array([len(items) * items[0].h for items in data.values()], dtype=float)
-    frame.loc["all"] = frame.to_numpy().T @ points / points.sum()
-    return frame
+    """Scores by frequency (rows) and forecast set (columns), plus ``run.py``'s ``all`` row."""
+    rows = [
+        {
+            "frequency": freq,
+            "scores": {name: score(f, items, metric) for name, f in columns.items()},
+            "series": len(items),
+            "horizon": items[0].h,
+            "train_seconds": 0.0,  # run.table's column; no training here
+        }
+        for freq, items in data.items()
+    ]
+    return run_table(rows)[list(columns)].astype(float)
+
+
+def rescore(paths: list[Path]) -> tuple[str, pd.DataFrame]:
+    """The data set's key and the table of the files (and of their mean, for several)."""
+    frames = {path: read_csv(path) for path in paths}
+    keys = {dataset_of(path, frame) for path, frame in frames.items()}
+    if len(keys) != 1:
+        raise ValueError(f"the files hold different data sets: {sorted(keys)}")
+    key = keys.pop()
+    data = load_competition(key, limit=None)
+    columns = {path.stem: read_forecasts(path, frame, data) for path, frame in frames.items()}
+    if len(columns) > 1:
+        members = list(columns.values())
+        columns["mean"] = {sn: np.mean([f[sn] for f in members], axis=0) for sn in members[0]}
+    return key, table(columns, data, DATASETS[key][1])
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("csv", nargs="+", type=Path)
     args = p.parse_args()
-    keys = {dataset_of(path) for path in args.csv}
-    if len(keys) != 1:
-        raise SystemExit(f"score.py: the files hold different data sets: {sorted(keys)}")
-    key = keys.pop()
-    data = load_competition(key, limit=None)
-    columns = {path.stem: read_forecasts(path, data) for path in args.csv}
-    if len(columns) > 1:
-        names = list(columns.values())
-        columns["mean"] = {sn: np.mean([f[sn] for f in names], axis=0) for sn in names[0]}
+    try:
+        key, frame = rescore(args.csv)
+    except (ValueError, FileNotFoundError) as e:
+        raise SystemExit(f"score.py: error: {e}") from None
     print(f"{DATASETS[key][0]}, {DATASETS[key][1]} %")
-    print(table(columns, data, DATASETS[key][1]).round(3).to_string())
+    print(frame.round(3).to_string())
 
 
 if __name__ == "__main__":
