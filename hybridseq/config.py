@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -26,6 +27,31 @@ class ConfigError(ValueError):
 def _choice(name: str, value: str, valid: tuple[str, ...]) -> None:
     if value not in valid:
         raise ConfigError(f"{name}: {value!r} is not one of {', '.join(valid)}")
+
+
+def _at_least(section: str, obj: Any, names: tuple[str, ...], least: int) -> None:
+    """Refuse a field of ``obj`` below ``least``; None (unset) passes."""
+    for name in names:
+        value = getattr(obj, name)
+        if value is not None and value < least:
+            raise ConfigError(f"{section}.{name}: {value} is not allowed; must be >= {least}")
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading numbers as people write them: PyYAML follows YAML 1.1,
+    where ``1e-3`` (no dot) is a string; here it is the float it looks like, as in YAML 1.2."""
+
+
+_YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def parse_yaml(text: str) -> Any:
+    """YAML text to plain values, safely (no objects built), ``1e-3`` read as a number."""
+    return yaml.load(text, Loader=_YamlLoader)  # a SafeLoader: builds no objects
 
 
 @dataclass
@@ -69,6 +95,15 @@ class DataConfig:
             raise ConfigError("data: give data.train (a file) or data.synth (a synthetic task)")
         if self.min_freq < 1:
             raise ConfigError("data.min_freq: must be >= 1")
+        _at_least("data", self, ("subword_vocab", "max_vocab", "max_src_len", "max_tgt_len"), 1)
+
+
+# sizes that must be positive (None: filled from the data)
+MODEL_SIZES = (
+    "emb_dim", "enc_hidden", "enc_layers", "d_model", "heads", "ff_dim", "max_positions",
+    "dec_hidden", "dec_layers", "attn_heads", "src_vocab", "tgt_vocab", "src_dim", "tgt_dim",
+    "tgt_cov_dim",
+)  # fmt: skip
 
 
 @dataclass
@@ -121,6 +156,7 @@ class ModelConfig:
         _choice("model.attention", self.attention, ("additive", "multihead", "none"))
         inits = ("auto", "final", "bridge", "last", "zeros")
         _choice("model.decoder_init", self.decoder_init, inits)
+        _at_least("model", self, MODEL_SIZES, 1)
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"model.dropout: {self.dropout} is not in [0, 1)")
         if self.family == "hybrid" and self.d_model % self.heads:
@@ -267,6 +303,8 @@ class TrainConfig:
                 raise ConfigError(f"train.{name}: must be >= 1")
         if self.keep_checkpoints < 0:
             raise ConfigError("train.keep_checkpoints: must be >= 0")
+        _at_least("train", self, ("threads", "eval_max", "max_epochs", "patience"), 1)
+        _at_least("train", self, ("warmup_steps",), 0)
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"train.label_smoothing: {self.label_smoothing} is not in [0, 1)")
         if not 0.0 <= self.ema < 1.0:
@@ -287,6 +325,8 @@ class DecodeConfig:
     def __post_init__(self) -> None:
         if self.beam < 1:
             raise ConfigError("decode.beam: must be >= 1")
+        _at_least("decode", self, ("steps", "batch_size"), 1)
+        _at_least("decode", self, ("max_len_b",), 0)
 
 
 @dataclass
@@ -376,6 +416,8 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
         return float(value)
     if hint is bool and not isinstance(value, bool):
         raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if hint is int and isinstance(value, float) and value.is_integer():
+        return int(value)  # 1e3 written for 1000
     if hint is int and (isinstance(value, bool) or not isinstance(value, int)):
         raise ConfigError(f"{where}: expected an integer, got {value!r}")
     if not isinstance(value, hint):
@@ -389,7 +431,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = parse_yaml(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     return config_from_dict(apply_overrides(raw, overrides or []))
@@ -412,7 +454,10 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override {item!r}: '{part}' is not a section")
-        node[parts[-1]] = yaml.safe_load(text)
+        try:
+            node[parts[-1]] = parse_yaml(text)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"override {item!r}: the value is not valid YAML: {e}") from None
     return raw
 
 
