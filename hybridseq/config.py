@@ -87,6 +87,10 @@ class DataConfig:
     min_freq: int = 1  # drop rarer tokens from the vocabulary (they become <unk>)
     max_src_len: int | None = None  # drop training pairs longer than this (None: keep all)
     max_tgt_len: int | None = None
+    # the longest source or target (tokens, or vectors) a data file may hold: a longer one is
+    # an error when the files are read, naming file:line, not a crash at some later step (the
+    # hybrid's positional encoding ends at model.max_positions, also 4096 by default)
+    max_len: int = 4096
 
     def __post_init__(self) -> None:
         for name in ("src_tokenize", "tgt_tokenize"):
@@ -95,7 +99,8 @@ class DataConfig:
             raise ConfigError("data: give data.train (a file) or data.synth (a synthetic task)")
         if self.min_freq < 1:
             raise ConfigError("data.min_freq: must be >= 1")
-        _at_least("data", self, ("subword_vocab", "max_vocab", "max_src_len", "max_tgt_len"), 1)
+        sizes = ("subword_vocab", "max_vocab", "max_src_len", "max_tgt_len", "max_len")
+        _at_least("data", self, sizes, 1)
 
 
 # sizes that must be positive (None: filled from the data)

@@ -13,7 +13,7 @@ from torch import Tensor
 from hybridseq import synth
 from hybridseq.codec import Codec, Side
 from hybridseq.config import Config, ConfigError, DataConfig
-from hybridseq.data import read_pairs
+from hybridseq.data import DataError, read_pairs_located
 
 SPLITS = ("train", "valid", "test")
 
@@ -57,15 +57,48 @@ def _synthetic(cfg: DataConfig) -> dict[str, list]:
     return out
 
 
+def side_length(value: Any, tokenize: str) -> int:
+    """The length of one side of an example before its codec exists: tokens for ``char`` and
+    ``whitespace``, words for ``subword`` (a lower bound: a word is one subword or more),
+    rows for vectors."""
+    if not isinstance(value, str):
+        return len(value)
+    return len(value) if tokenize == "char" else len(value.split())
+
+
+def check_lengths(pairs: list[tuple[Any, ...]], where: list[str], cfg: DataConfig) -> None:
+    """Refuse, naming its ``path:line``, the first example with a side longer than
+    ``data.max_len``: found when the data is read, not at the training step that meets it."""
+    for loc, pair in zip(where, pairs, strict=True):
+        for side, value, kind in (
+            ("source", pair[0], cfg.src_tokenize),
+            ("target", pair[1], cfg.tgt_tokenize),
+        ):
+            n = side_length(value, kind)
+            if n > cfg.max_len:
+                unit = "vectors" if not isinstance(value, str) else "tokens"
+                raise DataError(
+                    f"{loc}: the {side} has {n:,} {unit}, more than data.max_len "
+                    f"({cfg.max_len:,}); shorten or drop the line, or raise data.max_len"
+                )
+
+
+def _read_checked(spec: str, cfg: DataConfig) -> list:
+    pairs, where = read_pairs_located(parse_paths(spec))
+    check_lengths(pairs, where, cfg)
+    return pairs
+
+
 def read_splits(cfg: DataConfig, seed: int) -> dict[str, list]:
-    """Raw pairs per split. Without a validation file, 5 % of train (at most 1,000 pairs,
-    chosen with ``seed``) is held out for validation."""
+    """Raw pairs per split, each side at most ``data.max_len`` long. Without a validation
+    file, 5 % of train (at most 1,000 pairs, chosen with ``seed``) is held out for
+    validation."""
     if cfg.train is None:
         return _synthetic(cfg)
-    out = {"train": read_pairs(parse_paths(cfg.train))}
+    out = {"train": _read_checked(cfg.train, cfg)}
     for name in ("valid", "test"):
         spec = getattr(cfg, name)
-        out[name] = read_pairs(parse_paths(spec)) if spec else []
+        out[name] = _read_checked(spec, cfg) if spec else []
     if not out["valid"]:
         pairs = out["train"]
         order = list(range(len(pairs)))

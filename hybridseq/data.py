@@ -12,11 +12,16 @@ examples are ``(source, target, covariates)`` triples instead of pairs.
 
 from __future__ import annotations
 
+import codecs
+import contextlib
+import io
 import json
 import random
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -37,25 +42,60 @@ class DataError(ValueError):
 # --------------------------------------------------------------------------- reading files
 
 
+def iter_lines(stream: BinaryIO, where: str) -> Iterator[str]:
+    """The lines of a UTF-8 byte stream as they are read, without line endings (``\\n`` or
+    ``\\r\\n``); a byte-order mark at the start is dropped. Every file and stdin are read by
+    these rules, so a line means the same wherever it comes from.
+
+    Only ``\\n`` ends a line (not ``\\x0c``, ``\\u2028``, ... as ``str.splitlines`` would),
+    so line numbers match what an editor shows.
+
+    Raises:
+        DataError: ``where:line: not valid UTF-8`` at the first line that is not.
+    """
+    for lineno, raw in enumerate(stream, start=1):
+        if lineno == 1:
+            raw = raw.removeprefix(codecs.BOM_UTF8)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DataError(f"{where}:{lineno}: not valid UTF-8") from None
+        yield text.removesuffix("\n").removesuffix("\r")
+
+
+def _open_error(path: str | Path, err: OSError) -> DataError:
+    if isinstance(err, FileNotFoundError):
+        return DataError(f"{path}: file not found")
+    if isinstance(err, IsADirectoryError):
+        return DataError(f"{path}: is a directory, expected a file")
+    return DataError(f"{path}: cannot read file ({err.strerror or err})")
+
+
+@contextlib.contextmanager
+def input_lines(path: str | Path | None) -> Iterator[Iterator[str]]:
+    """Open ``path`` (``None`` or ``"-"``: stdin) and give its lines as they are read, by the
+    rules of :func:`iter_lines`; a file that cannot be opened is a DataError naming it."""
+    if path is None or str(path) == "-":
+        stream = getattr(sys.stdin, "buffer", None)  # a replaced sys.stdin may be text only
+        if stream is None:
+            stream = io.BytesIO(sys.stdin.read().encode("utf-8", "surrogateescape"))
+        yield iter_lines(stream, "<stdin>")
+        return
+    try:
+        stream = open(path, "rb")  # closed below, after the reads
+    except OSError as err:
+        raise _open_error(path, err) from None
+    with stream:
+        yield iter_lines(stream, str(path))
+
+
 def _read_lines(path: str | Path) -> list[str]:
     """The lines of a UTF-8 text file without line endings; element ``i`` is line ``i + 1``."""
     try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except OSError as err:
-        raise DataError(f"{path}: cannot read file ({err.strerror})") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        lineno = raw.count(b"\n", 0, err.start) + 1
-        raise DataError(f"{path}:{lineno}: not valid UTF-8") from None
-    # split("\n") rather than splitlines(): the latter also breaks at \x0c, \u2028 etc., which
-    # would shift every line number after them.
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [line.removesuffix("\r") for line in lines]
+        with input_lines(path) as lines:
+            return list(lines)
+    except OSError as err:  # a read that fails after the open (a directory on some systems)
+        raise _open_error(path, err) from None
 
 
 def _side(text: str, side: str, path: str | Path, lineno: int) -> str:
@@ -66,15 +106,15 @@ def _side(text: str, side: str, path: str | Path, lineno: int) -> str:
     return text
 
 
-def _require_examples(pairs: list, where: str) -> list:
-    if not pairs:
+def _require_examples(rows: list, where: str) -> list:
+    if not rows:
         raise DataError(f"{where}: no examples found")
-    return pairs
+    return rows
 
 
-def read_tsv(path: str | Path) -> list[tuple[str, str]]:
-    """Read ``source<TAB>target`` lines; blank lines are skipped, each side is stripped."""
-    pairs = []
+def _tsv_rows(path: str | Path) -> list[tuple[str, tuple[str, str]]]:
+    """``(path:line, (source, target))`` for each non-blank line of a TSV file."""
+    rows = []
     for lineno, line in enumerate(_read_lines(path), start=1):
         if not line.strip():
             continue
@@ -84,26 +124,34 @@ def read_tsv(path: str | Path) -> list[tuple[str, str]]:
                 f"{path}:{lineno}: expected 2 tab-separated columns (source<TAB>target), "
                 f"got {len(cols)}"
             )
-        pairs.append(
-            (_side(cols[0], "source", path, lineno), _side(cols[1], "target", path, lineno))
-        )
-    return _require_examples(pairs, str(path))
+        pair = (_side(cols[0], "source", path, lineno), _side(cols[1], "target", path, lineno))
+        rows.append((f"{path}:{lineno}", pair))
+    return _require_examples(rows, str(path))
 
 
-def read_parallel(src_path: str | Path, tgt_path: str | Path) -> list[tuple[str, str]]:
-    """Read two line-aligned text files: line ``n`` of each is example ``n``; sides stripped."""
+def read_tsv(path: str | Path) -> list[tuple[str, str]]:
+    """Read ``source<TAB>target`` lines; blank lines are skipped, each side is stripped."""
+    return [pair for _, pair in _tsv_rows(path)]
+
+
+def _parallel_rows(src_path: str | Path, tgt_path: str | Path) -> list[tuple[str, tuple[str, str]]]:
+    """``(src_path:line, (source, target))`` for each line of two line-aligned files."""
     src_lines, tgt_lines = _read_lines(src_path), _read_lines(tgt_path)
     if len(src_lines) != len(tgt_lines):
         raise DataError(
             f"{src_path} has {len(src_lines)} lines but {tgt_path} has {len(tgt_lines)}; "
             "parallel files must hold one example per line, aligned"
         )
-    pairs = []
+    rows = []
     for lineno, (src, tgt) in enumerate(zip(src_lines, tgt_lines, strict=True), start=1):
-        pairs.append(
-            (_side(src, "source", src_path, lineno), _side(tgt, "target", tgt_path, lineno))
-        )
-    return _require_examples(pairs, f"{src_path} and {tgt_path}")
+        pair = (_side(src, "source", src_path, lineno), _side(tgt, "target", tgt_path, lineno))
+        rows.append((f"{src_path}:{lineno}", pair))
+    return _require_examples(rows, f"{src_path} and {tgt_path}")
+
+
+def read_parallel(src_path: str | Path, tgt_path: str | Path) -> list[tuple[str, str]]:
+    """Read two line-aligned text files: line ``n`` of each is example ``n``; sides stripped."""
+    return [pair for _, pair in _parallel_rows(src_path, tgt_path)]
 
 
 def _is_number(x: object) -> bool:
@@ -115,6 +163,8 @@ def _parse_record(line: str, where: str) -> dict:
         record = json.loads(line)
     except json.JSONDecodeError as err:
         raise DataError(f"{where}: invalid JSON: {err.msg} (column {err.colno})") from None
+    except (ValueError, RecursionError) as err:  # an integer of > 4300 digits; deep nesting
+        raise DataError(f"{where}: unreadable JSON ({type(err).__name__})") from None
     if not isinstance(record, dict):
         raise DataError(
             f'{where}: expected a JSON object {{"source": [...], "target": [...]}}, '
@@ -181,12 +231,19 @@ def read_vectors_jsonl(
         A list of ``(source, target)`` float32 arrays of shapes (S, D_src) and (T, D_tgt), or of
         ``(source, target, covariates)`` with covariates (T, C).
     """
+    return [arrays for _, arrays in _jsonl_rows(path, src_dim, tgt_dim)]
+
+
+def _jsonl_rows(
+    path: str | Path, src_dim: int | None, tgt_dim: int | None
+) -> list[tuple[str, tuple[np.ndarray, ...]]]:
+    """``(path:line, arrays)`` for each non-blank line of a JSONL file of vector examples."""
     expected = {
         "source": _expected_width(src_dim, "src_dim"),
         "target": _expected_width(tgt_dim, "tgt_dim"),
         "covariates": None,
     }
-    pairs, first = [], None  # first: (line number, whether it has covariates)
+    rows, first = [], None  # first: (line number, whether it has covariates)
     for lineno, line in enumerate(_read_lines(path), start=1):
         if not line.strip():
             continue
@@ -212,8 +269,8 @@ def read_vectors_jsonl(
                 f"{where}: covariates have {len(arrays[2])} rows, the target {len(arrays[1])}; "
                 "one row per target step"
             )
-        pairs.append(arrays)
-    return _require_examples(pairs, str(path))
+        rows.append((where, arrays))
+    return _require_examples(rows, str(path))
 
 
 def _expected_width(dim: int | None, name: str) -> tuple[int, str] | None:
@@ -235,22 +292,36 @@ def read_pairs(
     ``.tsv``/``.txt`` -> :func:`read_tsv`; ``.jsonl`` -> :func:`read_vectors_jsonl` (the only
     reader that uses ``src_dim``/``tgt_dim``); a pair of paths -> :func:`read_parallel`.
     """
+    return read_pairs_located(path_or_paths, src_dim=src_dim, tgt_dim=tgt_dim)[0]
+
+
+def read_pairs_located(
+    path_or_paths: str | Path | Sequence[str | Path],
+    *,
+    src_dim: int | None = None,
+    tgt_dim: int | None = None,
+) -> tuple[list[tuple[Any, ...]], list[str]]:
+    """:func:`read_pairs`, and beside each example where it was read (``path:line``), for
+    checks made after reading that must still name the line."""
     if isinstance(path_or_paths, (list, tuple)):
         if len(path_or_paths) != 2:
             raise DataError(
                 f"expected two paths (source file, target file), got {len(path_or_paths)}"
             )
-        return read_parallel(*path_or_paths)
-    suffix = Path(path_or_paths).suffix.lower()
-    if suffix in TEXT_SUFFIXES:
-        return read_tsv(path_or_paths)
-    if suffix in VECTOR_SUFFIXES:
-        return read_vectors_jsonl(path_or_paths, src_dim=src_dim, tgt_dim=tgt_dim)
-    raise DataError(
-        f"{path_or_paths}: unsupported file type {suffix or '(no extension)'!r}; supported: "
-        ".tsv or .txt (source<TAB>target), .jsonl (vector sequences), "
-        "or a pair of line-aligned text files"
-    )
+        rows = _parallel_rows(*path_or_paths)
+    else:
+        suffix = Path(path_or_paths).suffix.lower()
+        if suffix in TEXT_SUFFIXES:
+            rows = _tsv_rows(path_or_paths)
+        elif suffix in VECTOR_SUFFIXES:
+            rows = _jsonl_rows(path_or_paths, src_dim, tgt_dim)
+        else:
+            raise DataError(
+                f"{path_or_paths}: unsupported file type {suffix or '(no extension)'!r}; "
+                "supported: .tsv or .txt (source<TAB>target), .jsonl (vector sequences), "
+                "or a pair of line-aligned text files"
+            )
+    return [pair for _, pair in rows], [where for where, _ in rows]
 
 
 # --------------------------------------------------------------------------- tensors
