@@ -78,15 +78,30 @@ class Model:
         beam: int | None = None,
         steps: int | None = None,
         covariates: Sequence[Any] | None = None,
+        n_best: int = 1,
+        attention: bool = False,
     ) -> list[Any]:
         """Sources (text, or (S, D) arrays) -> outputs (text, or (T, D) arrays; (T, D, Q) for
         a model with Q quantiles). A model trained with covariates needs ``covariates``: per
         source a (T, C) array of the values known at its T output steps (T replaces
-        ``steps``)."""
+        ``steps``).
+
+        A token model with ``n_best`` > 1 (at most ``beam``) or ``attention`` gives per source
+        its n best ``Prediction``s instead: text, score and, with ``attention``, an
+        ``Alignment`` (source symbols, output symbols, weights (T_out, S_src))."""
         if covariates is not None and steps is not None:
             raise ValueError("give steps or covariates (their length is the steps), not both")
         dcfg = self.decode_config(beam, steps)
-        return _predict(self.network, self.codec, list(sources), dcfg, self.device, covariates)
+        return _predict(
+            self.network,
+            self.codec,
+            list(sources),
+            dcfg,
+            self.device,
+            covariates,
+            n_best=n_best,
+            attention=attention,
+        )
 
     def evaluate(
         self,

@@ -6,11 +6,21 @@ steps the training loop takes, so what was trained is what is decoded.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from hybridseq.vocab import EOS_ID, PAD_ID
+
+
+class Hypothesis(NamedTuple):
+    """One decoded output of one source."""
+
+    ids: list[int]  # EOS and what follows removed
+    score: float  # total log-probability, EOS included (beam: over the length penalty)
+    attention: Tensor | None  # (T_out, S): per output token, its weights over the padded source
 
 
 def max_lengths(src_mask: Tensor, a: float, b: int) -> Tensor:
@@ -41,7 +51,7 @@ def greedy(
         one id list per example, EOS and what follows removed.
     """
     enc = model.encode(src, src_mask)
-    loop = _GreedyLoop(model, enc, model.init_state(enc), limits)
+    loop = _GreedyLoop(model, enc, model.init_state(enc), limits, scored=False)
     _run(loop, cuda_graph)
     return _trim(loop.ids)
 
@@ -73,14 +83,81 @@ def beam_search(
     Returns:
         the best id list per source, EOS removed.
     """
-    b, k = src.shape[0], beam
+    found = _beams(model, src, src_mask, limits, beam, alpha, 1, False, cuda_graph)
+    return [h[0].ids for h in found]
+
+
+@torch.no_grad()
+def search(
+    model,
+    src: Tensor,
+    src_mask: Tensor,
+    limits: Tensor,
+    beam: int = 1,
+    alpha: float = 0.0,
+    n_best: int = 1,
+    attention: bool = False,
+    cuda_graph: bool = True,
+) -> list[list[Hypothesis]]:
+    """Greedy (beam 1) or beam search, with the scores and, asked, the attention weights.
+
+    Args:
+        src, src_mask, limits, alpha, cuda_graph: as in ``beam_search``.
+        beam: K; 1 is greedy.
+        n_best: how many hypotheses per source, 1 <= n_best <= K.
+        attention: keep each step's attention weights (B, S), reordered with the beams.
+    Returns:
+        per source, its ``n_best`` hypotheses best first (fewer where fewer distinct ones
+        exist); each with (T_out, S) weights with ``attention``, else None.
+    """
+    if not 1 <= n_best <= beam:
+        raise ValueError(f"n_best={n_best}: must be between 1 and the beam size {beam}")
+    width = src.shape[1] if attention else 0
+    if beam > 1:
+        return _beams(model, src, src_mask, limits, beam, alpha, n_best, attention, cuda_graph)
+    enc = model.encode(src, src_mask)
+    loop = _GreedyLoop(model, enc, model.init_state(enc), limits, width)
+    _run(loop, cuda_graph)
+    return [[h] for h in _hypotheses(loop.ids, loop.total, loop.attn)]
+
+
+def _beams(
+    model,
+    src: Tensor,
+    src_mask: Tensor,
+    limits: Tensor,
+    k: int,
+    alpha: float,
+    n_best: int,
+    attention: bool,
+    cuda_graph: bool,
+) -> list[list[Hypothesis]]:
+    """The beam search of ``search`` (also for K = 1, which tests compare with greedy)."""
+    b, width = src.shape[0], src.shape[1] if attention else 0
     rows = torch.arange(b, device=src.device).repeat_interleave(k)  # (B*K,) source of each row
     enc = model.encode(src, src_mask).select(rows)
-    loop = _BeamLoop(model, enc, model.init_state(enc), limits.index_select(0, rows), k)
+    loop = _BeamLoop(model, enc, model.init_state(enc), limits.index_select(0, rows), k, width)
     _run(loop, cuda_graph)
-    final = loop.scores / length_penalty(loop.lengths, alpha).view(b, k)
-    best = final.argmax(dim=1) + torch.arange(b, device=src.device) * k  # (B,)
-    return _trim(loop.history.index_select(0, best))
+    final = loop.scores / length_penalty(loop.lengths, alpha).view(b, k)  # (B, K)
+    # (B, N); argmax for one: the first of equal scores, as always
+    order = final.argmax(1, keepdim=True) if n_best == 1 else final.topk(n_best, dim=1)[1]
+    ranked = final.gather(1, order)
+    best = (order + torch.arange(b, device=src.device).unsqueeze(1) * k).view(-1)  # (B*N,)
+    attn = None if loop.attn is None else loop.attn.index_select(0, best)
+    found = _hypotheses(loop.history.index_select(0, best), ranked.view(-1), attn)
+    return [
+        [h for h in found[i * n_best : (i + 1) * n_best] if h.score > float("-inf")]
+        for i in range(b)
+    ]
+
+
+def _hypotheses(ids: Tensor, scores: Tensor, attn: Tensor | None) -> list[Hypothesis]:
+    """ids (R, T), scores (R,), attn (R, T, S) or None -> one Hypothesis per row, cut at EOS."""
+    out = []
+    for row, (score, hyp) in enumerate(zip(scores.tolist(), _trim(ids), strict=True)):
+        weights = None if attn is None else attn[row, : len(hyp)].cpu()
+        out.append(Hypothesis(hyp, score, weights))
+    return out
 
 
 def _tree(fn, first, *rest):
@@ -97,7 +174,7 @@ class _Loop:
     graph and replayed. Eagerly the model state is whatever ``decode_step`` returns; with
     ``in_place`` (for a graph) it is copied into fixed tensors."""
 
-    def __init__(self, model, enc, state, limits: Tensor) -> None:
+    def __init__(self, model, enc, state, limits: Tensor, width: int = 0) -> None:
         rows, device = limits.shape[0], limits.device
         self.model, self.enc = model, enc
         self.last = limits - 1  # (R,) the step at which a row must emit EOS
@@ -106,6 +183,14 @@ class _Loop:
         self.prev = model.start_inputs(rows, device)  # (R,)
         self.done = torch.zeros(rows, dtype=torch.bool, device=device)  # (R,)
         self.t = torch.zeros(1, dtype=torch.long, device=device)  # the step, on the device
+        # with a source width S: every step's attention weights, (R, T, S)
+        self.attn = torch.zeros(rows, self.steps, width, device=device) if width else None
+
+    def _decode(self) -> tuple[Tensor, object, Tensor | None]:
+        """The model's step: output (R, V), new state, and weights (R, S) if they are kept."""
+        if self.attn is None:
+            return (*self.model.decode_step(self.prev, self.state, self.enc), None)
+        return self.model.decode_step(self.prev, self.state, self.enc, attention=True)
 
     def _keep(self, state) -> None:
         if self.in_place:
@@ -119,15 +204,29 @@ class _Loop:
 
 
 class _GreedyLoop(_Loop):
-    def __init__(self, model, enc, state, limits: Tensor) -> None:
-        super().__init__(model, enc, state, limits)
+    """``ids`` (B, T) and, ``scored``, ``total`` (B,): the sum of the chosen tokens'
+    log-probabilities (left out where only the ids are wanted: a log-softmax per step costs
+    a fifth of a small model's step at batch 1 on a CPU)."""
+
+    def __init__(
+        self, model, enc, state, limits: Tensor, width: int = 0, scored: bool = True
+    ) -> None:
+        super().__init__(model, enc, state, limits, width)
         self.ids = torch.full((limits.shape[0], self.steps), PAD_ID, device=limits.device)
+        self.total = torch.zeros(limits.shape[0], device=limits.device) if scored else None
 
     def step(self) -> None:
-        logits, state = self.model.decode_step(self.prev, self.state, self.enc)  # (B, V)
+        logits, state, attn = self._decode()  # (B, V), state, (B, S) or None
+        if self.total is not None:  # before forcing EOS, as beam search scores
+            logp = F.log_softmax(logits.float(), dim=-1)
         logits = _force_eos(logits, self.t >= self.last)
         nxt = logits.argmax(-1).masked_fill(self.done, PAD_ID)  # (B,)
+        if self.total is not None:
+            chosen = logp.gather(1, nxt.unsqueeze(1)).squeeze(1)  # (B,)
+            self.total += chosen.masked_fill(self.done, 0.0)
         self.ids.index_copy_(1, self.t, nxt.unsqueeze(1))
+        if attn is not None:
+            self.attn.index_copy_(1, self.t, attn.float().unsqueeze(1))
         self.done |= nxt == EOS_ID
         self.prev.copy_(nxt)
         self._keep(state)
@@ -136,8 +235,8 @@ class _GreedyLoop(_Loop):
 class _BeamLoop(_Loop):
     """Rows are B sources x K beams; ``scores`` (B, K), ``lengths`` and ``history`` per row."""
 
-    def __init__(self, model, enc, state, limits: Tensor, k: int) -> None:
-        super().__init__(model, enc, state, limits)
+    def __init__(self, model, enc, state, limits: Tensor, k: int, width: int = 0) -> None:
+        super().__init__(model, enc, state, limits, width)
         rows, device = limits.shape[0], limits.device
         self.k, self.b = k, rows // k
         self.scores = torch.full((self.b, k), float("-inf"), device=device)
@@ -148,7 +247,7 @@ class _BeamLoop(_Loop):
 
     def step(self) -> None:
         b, k, done = self.b, self.k, self.done
-        logits, state = self.model.decode_step(self.prev, self.state, self.enc)
+        logits, state, attn = self._decode()
         logp = F.log_softmax(logits.float(), dim=-1)  # (B*K, V)
         logp = _force_eos(logp, done | (self.t >= self.last))
         logp[:, EOS_ID] = logp[:, EOS_ID].masked_fill(done, 0.0)  # finished: score frozen
@@ -159,6 +258,9 @@ class _BeamLoop(_Loop):
         nxt = (flat % v).view(-1)  # (B*K,)
         history = self.history.index_select(0, origin)
         self.history.copy_(history.index_copy_(1, self.t, nxt.unsqueeze(1)))
+        if attn is not None:  # each beam keeps the weights of the row it extends
+            weights = attn.float().index_select(0, origin).unsqueeze(1)  # (B*K, 1, S)
+            self.attn.copy_(self.attn.index_select(0, origin).index_copy_(1, self.t, weights))
         kept = ~done.index_select(0, origin)
         self.lengths.copy_(self.lengths.index_select(0, origin) + kept.long())
         self.done.copy_(~kept | (nxt == EOS_ID))

@@ -88,25 +88,34 @@ class Ensemble(nn.Module):
         return self.members[0].start_inputs(batch_size, device)
 
     def decode_step(
-        self, prev: Tensor, state: PerMember, enc: PerMember, cov: Tensor | None = None
-    ) -> tuple[Tensor, PerMember]:
+        self,
+        prev: Tensor,
+        state: PerMember,
+        enc: PerMember,
+        cov: Tensor | None = None,
+        attention: bool = False,
+    ) -> tuple[Tensor, PerMember] | tuple[Tensor, PerMember, Tensor]:
         """One output position for all members.
 
         Args:
             prev: (B,) previous ids or (B, D) previous vectors, the same for every member.
+            attention: also return the members' mean attention weights (B, S).
         Returns:
             log mean probability (B, V) for tokens, or mean vectors (B, D) / quantiles
-            (B, D, Q); and the members' new states.
+            (B, D, Q); the members' new states; with ``attention``, the mean weights (B, S).
         """
-        outs, states = [], []
+        outs, states, weights = [], [], []
         for m, s, e in zip(self.members, state, enc, strict=True):
-            out, s = m.decode_step(prev, s, e, cov)
+            out, s, *attn = m.decode_step(prev, s, e, cov, attention=attention)
             outs.append(out)
             states.append(s)
+            weights += attn
         stacked = torch.stack(outs)  # (K, B, ...)
         if self.token_target:
             logp = F.log_softmax(stacked.float(), dim=-1)
             combined = torch.logsumexp(logp, dim=0) - math.log(len(outs))
         else:
             combined = stacked.mean(0)
-        return combined, PerMember(states)
+        if not attention:
+            return combined, PerMember(states)
+        return combined, PerMember(states), torch.stack(weights).mean(0)  # (B, S)

@@ -221,24 +221,30 @@ class Seq2Seq(nn.Module):
         weights: list,
         emb: Tensor | None = None,
         x_proj: Tensor | None = None,
-    ) -> tuple[Tensor, DecoderState]:
-        """One step -> features (B, F) for the head. The target input (with the step's
-        covariates) enters either embedded, emb (B, I + C), or already projected, x_proj
-        (B, 4H), with ``weights`` made to match."""
+    ) -> tuple[Tensor, DecoderState, Tensor | None]:
+        """One step -> features (B, F) for the head, the new state, and the step's attention
+        weights over the source (B, S) (None for a model without attention). The target input
+        (with the step's covariates) enters either embedded, emb (B, I + C), or already
+        projected, x_proj (B, 4H), with ``weights`` made to match."""
         if self.attention is None:
-            return self.decoder.step(state, emb, weights, x_proj)
+            return (*self.decoder.step(state, emb, weights, x_proj), None)
         if not self.input_feed:  # the new output queries the attention
             out, state = self.decoder.step(state, emb, weights, x_proj)
-            context, _ = self.attention(out, enc.cache, enc.mask)  # (B, E)
-            return torch.cat([out, context], dim=-1), state
-        context, _ = self.attention(state.h[-1], enc.cache, enc.mask)  # (B, E)
+            context, attn = self.attention(out, enc.cache, enc.mask)  # (B, E), (B, S)
+            return torch.cat([out, context], dim=-1), state, attn
+        context, attn = self.attention(state.h[-1], enc.cache, enc.mask)  # (B, E), (B, S)
         x = context if emb is None else torch.cat([emb, context], dim=-1)
         out, state = self.decoder.step(state, x, weights, x_proj)
-        return torch.cat([out, context], dim=-1), state
+        return torch.cat([out, context], dim=-1), state, attn
 
     def decode_step(
-        self, prev: Tensor, state: DecoderState, enc: Encoded, cov: Tensor | None = None
-    ) -> tuple[Tensor, DecoderState]:
+        self,
+        prev: Tensor,
+        state: DecoderState,
+        enc: Encoded,
+        cov: Tensor | None = None,
+        attention: bool = False,
+    ) -> tuple[Tensor, DecoderState] | tuple[Tensor, DecoderState, Tensor]:
         """One output position.
 
         Args:
@@ -246,12 +252,19 @@ class Seq2Seq(nn.Module):
             state: the decoder state after the previous step.
             enc: from ``encode``.
             cov: (B, C) this step's covariates, for a model with ``cov_dim`` C.
+            attention: also return the step's attention weights.
         Returns:
-            logits (B, V), vector (B, D) or quantiles (B, D, Q), and the new state.
+            logits (B, V), vector (B, D) or quantiles (B, D, Q), and the new state; with
+            ``attention``, third, the weights (B, S) over the source (zero on padding, rows
+            summing to 1). A model without attention refuses ``attention``.
         """
         emb = self._decoder_input(prev, cov)
-        features, state = self._step(state, enc, enc.weights, emb=emb)
-        return self._output(features), state
+        features, state, attn = self._step(state, enc, enc.weights, emb=emb)
+        if not attention:
+            return self._output(features), state
+        if attn is None:
+            raise ValueError("attention weights: this model has no attention (attention: none)")
+        return self._output(features), state, attn
 
     def _output(self, features: Tensor) -> Tensor:
         """The head: features (B, ..., F) -> logits (B, ..., V), vectors (B, ..., D) or
@@ -316,7 +329,7 @@ class Seq2Seq(nn.Module):
         weights = self.decoder.step_weights(skip=x.shape[-1])
         features = []
         for x_t in x_proj.unbind(1):  # one backward for all steps, not a zero-fill per step
-            f, state = self._step(state, enc, weights, x_proj=x_t)
+            f, state, _ = self._step(state, enc, weights, x_proj=x_t)
             features.append(f)
         return self._output(torch.stack(features, dim=1))  # (B, T, V|D) or (B, T, D, Q)
 

@@ -6,7 +6,8 @@ Sources are encoded with the model's codec, grouped into length-bucketed batches
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,11 +17,90 @@ from hybridseq import metrics as M
 from hybridseq.codec import Codec
 from hybridseq.config import DecodeConfig
 from hybridseq.data import DataError, batch_indices, pad_batch
-from hybridseq.decode import beam_search, greedy, max_lengths, rollout
+from hybridseq.decode import Hypothesis, beam_search, greedy, max_lengths, rollout, search
 from hybridseq.model import Seq2Seq
 from hybridseq.vocab import PAD_ID
 
 VECTOR_METRICS = ("mse", "mae", "mape", "smape")
+
+
+@dataclass
+class Alignment:
+    """Where each output symbol looked: the attention weights of the decoder step that emitted
+    it over the source symbols. The one shape every reader of attention takes (the server and
+    its page, heatmap files)."""
+
+    source: list[str]  # S source symbols, as the model's tokenizer split the input
+    output: list[str]  # T output symbols
+    weights: np.ndarray  # (T, S) float32; each row sums to 1
+
+    def to_dict(self, digits: int = 4) -> dict[str, Any]:
+        """JSON-ready: ``{"source": [...], "output": [...], "weights": [[...] * S] * T}``."""
+        return {
+            "source": self.source,
+            "output": self.output,
+            "weights": np.round(self.weights.astype(np.float64), digits).tolist(),
+        }
+
+
+@dataclass
+class Prediction:
+    """One of a source's n best outputs."""
+
+    output: str
+    score: float  # total log-probability (beam search: over the length penalty)
+    alignment: Alignment | None  # with ``attention=True``
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"output": self.output, "score": round(self.score, 6)}
+        if self.alignment is not None:
+            d["attention"] = self.alignment.to_dict()
+        return d
+
+
+def alignment(codec: Codec, source: str, hyp: Hypothesis) -> Alignment:
+    """A token source's text and one of its hypotheses (decoded with attention) -> Alignment.
+    The padded source columns are cut off; unknown source symbols are shown as written."""
+    if hyp.attention is None:
+        raise ValueError("alignment: the hypothesis was decoded without attention weights")
+    symbols = codec.source.tokenizer.tokenize(source)
+    output = [codec.target.vocab.tokens[i] for i in hyp.ids]
+    weights = hyp.attention[:, : len(symbols)].numpy().astype(np.float32)  # (T, S)
+    return Alignment(symbols, output, weights)
+
+
+def _batches(
+    sources: Sequence[torch.Tensor], dcfg: DecodeConfig, device: torch.device | str
+) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
+    """Length-bucketed batches: (indices into ``sources``, padded (B, S[, D]), mask (B, S))."""
+    token_src = sources[0].dtype == torch.long
+    for idx in batch_indices([len(s) for s in sources], dcfg.batch_size, bucket=True):
+        src, mask = pad_batch([sources[i] for i in idx], PAD_ID if token_src else 0.0)
+        yield idx, src.to(device), mask.to(device)
+
+
+def predict_hypotheses(
+    model: Seq2Seq,
+    sources: Sequence[torch.Tensor],
+    dcfg: DecodeConfig,
+    device: torch.device | str = "cpu",
+    n_best: int = 1,
+    attention: bool = False,
+) -> list[list[Hypothesis]]:
+    """Encoded token sources (S_i,) -> per source its ``n_best`` hypotheses, best first, with
+    scores and (``attention``) each output token's weights over the padded source (T, S)."""
+    if not model.token_target:
+        raise ValueError("n_best and attention are for models with a token target")
+    model.eval()
+    out: list[list[Hypothesis]] = [[] for _ in sources]
+    for idx, src, mask in _batches(sources, dcfg, device):
+        limits = max_lengths(mask, dcfg.max_len_a, dcfg.max_len_b)
+        found = search(
+            model, src, mask, limits, max(dcfg.beam, 1), dcfg.length_penalty, n_best, attention
+        )
+        for j, i in enumerate(idx):
+            out[i] = found[j]
+    return out
 
 
 def predict_ids(
@@ -39,10 +119,7 @@ def predict_ids(
     """
     model.eval()
     out: list[Any] = [None] * len(sources)
-    token_src = sources[0].dtype == torch.long
-    for idx in batch_indices([len(s) for s in sources], dcfg.batch_size, bucket=True):
-        src, mask = pad_batch([sources[i] for i in idx], PAD_ID if token_src else 0.0)
-        src, mask = src.to(device), mask.to(device)
+    for idx, src, mask in _batches(sources, dcfg, device):
         if model.token_target:
             limits = max_lengths(mask, dcfg.max_len_a, dcfg.max_len_b)
             if dcfg.beam > 1:
@@ -90,18 +167,33 @@ def predict(
     dcfg: DecodeConfig,
     device: torch.device | str = "cpu",
     covariates: Sequence[Any] | None = None,
+    n_best: int = 1,
+    attention: bool = False,
 ) -> list[Any]:
     """Raw sources (text, or (S, D) arrays) -> outputs (text, or (T, D) arrays, (T, D, Q) with
     quantiles), in order. A model with covariates needs ``covariates``, per source a (T, C)
-    array of the known values of its T output steps."""
+    array of the known values of its T output steps.
+
+    For a token target, ``n_best`` > 1 (at most the beam) or ``attention`` give instead per
+    source a list of its n best ``Prediction`` (text, score, ``Alignment`` with attention)."""
     encoded = [codec.source.encode(s, f"input {i + 1}") for i, s in enumerate(sources)]
     if not encoded:
         return []
+    if n_best > 1 or attention:
+        found = predict_hypotheses(model, encoded, dcfg, device, n_best, attention)
+        return [
+            [Prediction(codec.target.text(h.ids), h.score, _aligned(codec, s, h)) for h in hs]
+            for s, hs in zip(sources, found, strict=True)
+        ]
     covs = encode_covariates(codec, covariates, len(encoded))
     hyps = predict_ids(model, encoded, dcfg, device, covariates=covs)
     if codec.target.is_tokens:
         return [codec.target.text(h) for h in hyps]
     return hyps
+
+
+def _aligned(codec: Codec, source: str, hyp: Hypothesis) -> Alignment | None:
+    return None if hyp.attention is None else alignment(codec, source, hyp)
 
 
 def group_references(pairs: Sequence[tuple[Any, ...]]) -> tuple[list[Any], list[list[Any]]]:
