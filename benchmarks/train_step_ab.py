@@ -2,13 +2,13 @@
 target tokens/s of hybridseq as it is, or with a variant applied, in this process.
 
     python benchmarks/train_step_ab.py [--variant eager|compile-cell|compile-cell-attn|
-                                       packed-encoder|per-step-wgrad|sixth-session-before]
+                                       packed-encoder|per-step-wgrad|before-both]
                                        [--threads N] [--profile]
 
 ``packed-encoder`` trains the padded LSTM encoder through ``nn.LSTM``'s packed sequences
 instead of the masked step loop, ``per-step-wgrad`` forms the recurrent weights' gradient at
-every step (plain ``addmm``) instead of once, and ``sixth-session-before`` does both: the code
-as it was before those two changes.
+every step (plain ``addmm``) instead of once, and ``before-both`` does both: the code as it was
+before those two changes.
 
 Batches are 64 random pairs in data order (no length bucketing), so the rate is lower than
 ``speed.py``'s; compare variants with each other, not with its table. ``--bucket`` batches
@@ -49,9 +49,9 @@ def per_step_addmm(base, x, w, steps):
 
 def apply(variant: str) -> None:
     """Patch the library in this process for ``variant``."""
-    if variant in ("packed-encoder", "sixth-session-before"):
+    if variant in ("packed-encoder", "before-both"):
         encoders.LSTMEncoder._masked = packed
-    if variant in ("per-step-wgrad", "sixth-session-before"):
+    if variant in ("per-step-wgrad", "before-both"):
         decoder.recurrent_addmm = encoders.recurrent_addmm = per_step_addmm
     if variant in ("compile-cell", "compile-cell-attn"):
         decoder.lstm_cell = torch.compile(decoder.lstm_cell, dynamic=True)
