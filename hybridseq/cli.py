@@ -8,7 +8,6 @@
     hybridseq summary CONFIG [--json]
     hybridseq demo [--json]
     hybridseq forecast train|forecast|evaluate ...   (series in a CSV; the `forecast` extra)
-    hybridseq serve RUN_OR_EXPORT [--host 127.0.0.1] [--port 8000]   (HTTP; the `serve` extra)
 
 User mistakes (bad config, malformed data, missing checkpoint) print one clear line to stderr
 and exit with status 2, never a traceback.
@@ -17,18 +16,20 @@ and exit with status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import json
 import os
 import sys
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Iterator, Sequence
+from typing import TextIO
 
 import numpy as np
 
 from hybridseq import api
 from hybridseq.checkpoint import CheckpointError
 from hybridseq.config import ConfigError
-from hybridseq.data import DataError
+from hybridseq.data import DataError, input_lines
 
 
 def _print_json(obj) -> None:
@@ -58,36 +59,91 @@ def cmd_train(args: argparse.Namespace) -> None:
         sys.exit(130)
 
 
-def _read_inputs(path: str | None, vectors: bool) -> list:
-    stream = open(path, encoding="utf-8") if path and path != "-" else sys.stdin
+PREDICT_CHUNK = 1000  # input lines per model.predict call: output flows, memory stays bounded
+
+
+def _vectors(line: str, where: str) -> np.ndarray:
+    """One input line of vectors: a JSON list of rows (or of numbers)."""
+    try:
+        return np.asarray(json.loads(line), dtype=np.float32)
+    except (ValueError, TypeError, RecursionError) as e:
+        raise DataError(f"{where}: expected a JSON list of vectors: {e}") from None
+
+
+def _source_vectors(model: api.Model, line: str, where: str) -> np.ndarray:
+    """An input line of vectors, its width and values checked here, where its line is known."""
+    source = _vectors(line, where)
+    model.codec.source.encode(source, where)
+    return source
+
+
+def _chunks(lines: Iterator[str], size: int) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    for line in lines:
+        chunk.append(line)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _aligned(lines: Iterator[str], covs: Iterator[str] | None, path: str) -> Iterator[tuple]:
+    """(input line, its covariates line or None), refusing files of different lengths."""
+    if covs is None:
+        yield from ((line, None) for line in lines)
+        return
+    for n, pair in enumerate(itertools.zip_longest(lines, covs), start=1):
+        if None in pair:
+            raise DataError(f"{path}:{n}: the covariates and the inputs have different lengths")
+        yield pair
+
+
+def _predict_chunk(model: api.Model, args: argparse.Namespace, first: int, rows: list) -> list:
+    """The output lines of input lines ``first, first + 1, ...``: one per line, "" for a blank
+    one, so outputs always line up with inputs."""
+    where = args.input if args.input and args.input != "-" else "<stdin>"
+    keep = [i for i, (line, _) in enumerate(rows) if line.strip()]
+    sources: list = [rows[i][0] for i in keep]
+    if not model.codec.source.is_tokens:
+        sources = [_source_vectors(model, rows[i][0], f"{where}:{first + i}") for i in keep]
+    covs = None
+    if args.covariates:
+        covs = [_vectors(rows[i][1], f"{args.covariates}:{first + i}") for i in keep]
+    outputs = model.predict(sources, beam=args.beam, steps=args.steps, covariates=covs)
+    lines = [""] * len(rows)
+    for i, o in zip(keep, outputs, strict=True):
+        lines[i] = o if isinstance(o, str) else json.dumps(np.asarray(o).tolist())
+    return lines
+
+
+@contextlib.contextmanager
+def _output(path: str | None) -> Iterator[TextIO]:
+    """stdout, or ``path`` opened for writing now, so that an unwritable output fails before
+    anything is decoded."""
+    if not path:
+        yield sys.stdout
+        return
+    try:
+        stream = open(path, "w", encoding="utf-8")
+    except OSError as e:
+        raise DataError(f"{path}: cannot write the output ({e.strerror or e})") from None
     with stream:
-        lines = [line.rstrip("\n") for line in stream]
-    if not vectors:
-        return [line for line in lines if line.strip()]
-    out = []
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            out.append(np.asarray(json.loads(line), dtype=np.float32))
-        except (json.JSONDecodeError, ValueError) as e:
-            raise DataError(
-                f"{path or '<stdin>'}:{i}: expected a JSON list of vectors: {e}"
-            ) from None
-    return out
+        yield stream
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
     model = api.load([args.checkpoint, *args.ensemble], device=args.device, dtype=args.dtype)
-    sources = _read_inputs(args.input, vectors=not model.codec.source.is_tokens)
-    covariates = _read_inputs(args.covariates, vectors=True) if args.covariates else None
-    outputs = model.predict(sources, beam=args.beam, steps=args.steps, covariates=covariates)
-    lines = [o if isinstance(o, str) else json.dumps(np.asarray(o).tolist()) for o in outputs]
-    text = "".join(line + "\n" for line in lines)
-    if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
+    model.decode_config(args.beam, args.steps)  # refuses --beam 0, --steps -3 before reading
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(_output(args.output))
+        lines = stack.enter_context(input_lines(args.input))
+        covs = stack.enter_context(input_lines(args.covariates)) if args.covariates else None
+        first = 1
+        for rows in _chunks(_aligned(lines, covs, args.covariates), PREDICT_CHUNK):
+            out.write("".join(line + "\n" for line in _predict_chunk(model, args, first, rows)))
+            out.flush()
+            first += len(rows)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -156,16 +212,6 @@ def cmd_demo(args: argparse.Namespace) -> None:
     for ex in result["examples"]:
         mark = "ok " if ex["predicted"] == ex["target"] else "ERR"
         print(f"  {mark} {ex['source']}  ->  {ex['predicted']}")
-
-
-def cmd_serve(args: argparse.Namespace) -> None:
-    try:
-        from hybridseq.serve import serve
-    except ImportError as e:  # the optional extra
-        raise ValueError(f"serve needs the serve extra (pip install -e '.[serve]'): {e}") from None
-    limits = {k: getattr(args, k) for k in ("max_batch", "max_wait_ms", "max_inputs")}
-    limits.update(max_input_chars=args.max_input_chars, max_body_bytes=args.max_body_bytes)
-    serve(args.model, args.host, args.port, **limits)
 
 
 def _add_decoding(parser: argparse.ArgumentParser) -> None:
@@ -263,21 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "forecast", help="train | forecast | evaluate on series in a CSV (hybridseq forecast -h)"
     )
-    _add_serve(sub)
     return p
-
-
-def _add_serve(sub: argparse._SubParsersAction) -> None:
-    v = sub.add_parser("serve", help="serve a run, export or forecaster over HTTP (and a page)")
-    v.add_argument("model", metavar="RUN_OR_EXPORT")
-    v.add_argument("--host", default="127.0.0.1")
-    v.add_argument("--port", type=int, default=8000)
-    v.add_argument("--max-batch", type=int, default=32, help="inputs per decoder call (1: off)")
-    v.add_argument("--max-wait-ms", type=float, default=5.0, help="wait for a batch to fill")
-    v.add_argument("--max-inputs", type=int, default=64, help="inputs per request")
-    v.add_argument("--max-input-chars", type=int, default=256, help="characters per input")
-    v.add_argument("--max-body-bytes", type=int, default=1 << 20, help="request body size")
-    v.set_defaults(func=cmd_serve)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -13,6 +13,7 @@ import pytest
 import yaml
 from conftest import tiny_train_dict
 
+from hybridseq.checkpoint import write_manifest
 from hybridseq.cli import main
 from hybridseq.data import DataError
 
@@ -190,5 +191,6 @@ def test_ensemble_members_must_share_a_codec(tmp_path, capsys):
     tokens = codec["target"]["vocab"]["tokens"]
     tokens[4], tokens[5] = tokens[5], tokens[4]  # two symbols swap ids
     (other / "codec.json").write_text(json.dumps(codec))
+    write_manifest(other)  # as if saved so: a checkpoint whose codec differs, not a tampered one
     err = _error(capsys, "predict", str(out), "--ensemble", str(other))
     assert str(other) in err and "members must share one codec" in err
