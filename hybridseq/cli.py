@@ -8,6 +8,7 @@
     hybridseq summary CONFIG [--json]
     hybridseq demo [--json]
     hybridseq forecast train|forecast|evaluate ...   (series in a CSV; the `forecast` extra)
+    hybridseq serve RUN_OR_EXPORT [--host 127.0.0.1] [--port 8000]   (HTTP; the `serve` extra)
 
 User mistakes (bad config, malformed data, missing checkpoint) print one clear line to stderr
 and exit with status 2, never a traceback.
@@ -214,6 +215,16 @@ def cmd_demo(args: argparse.Namespace) -> None:
         print(f"  {mark} {ex['source']}  ->  {ex['predicted']}")
 
 
+def cmd_serve(args: argparse.Namespace) -> None:
+    try:
+        from hybridseq.serve import serve
+    except ImportError as e:  # the optional extra
+        raise ValueError(f"serve needs the serve extra (pip install -e '.[serve]'): {e}") from None
+    limits = {k: getattr(args, k) for k in ("max_batch", "max_wait_ms", "max_inputs")}
+    limits.update(max_input_chars=args.max_input_chars, max_body_bytes=args.max_body_bytes)
+    serve(args.model, args.host, args.port, **limits)
+
+
 def _add_decoding(parser: argparse.ArgumentParser) -> None:
     """The flags of every command that decodes a checkpoint (predict, evaluate)."""
     parser.add_argument(
@@ -309,7 +320,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "forecast", help="train | forecast | evaluate on series in a CSV (hybridseq forecast -h)"
     )
+    _add_serve(sub)
     return p
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    v = sub.add_parser("serve", help="serve a run, export or forecaster over HTTP (and a page)")
+    v.add_argument("model", metavar="RUN_OR_EXPORT")
+    v.add_argument("--host", default="127.0.0.1")
+    v.add_argument("--port", type=int, default=8000)
+    v.add_argument("--max-batch", type=int, default=32, help="inputs per decoder call (1: off)")
+    v.add_argument("--max-wait-ms", type=float, default=5.0, help="wait for a batch to fill")
+    v.add_argument("--max-inputs", type=int, default=64, help="inputs per request")
+    v.add_argument("--max-input-chars", type=int, default=256, help="characters per input")
+    v.add_argument("--max-body-bytes", type=int, default=1 << 20, help="request body size")
+    v.set_defaults(func=cmd_serve)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
