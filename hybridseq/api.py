@@ -50,9 +50,11 @@ def train(
     overrides: Sequence[str] = (),
     resume: bool = False,
     log=print,
+    data: dict[str, list] | None = None,
 ) -> TrainResult:
-    """Train from a config; checkpoints are written to ``out/last`` and ``out/best``."""
-    return _train(as_config(config, overrides), out, resume=resume, log=log)
+    """Train from a config; checkpoints are written to ``out/last`` and ``out/best``.
+    ``data`` gives the splits' pairs in memory instead of the config's files."""
+    return _train(as_config(config, overrides), out, resume=resume, log=log, data=data)
 
 
 @dataclass

@@ -3,6 +3,7 @@
     hybridseq train CONFIG [--set key=value ...] [--out DIR] [--resume]
     hybridseq predict CKPT [INPUT] [--beam N] [--dtype float16] [--output FILE]
     hybridseq evaluate CKPT DATA [--metrics a,b] [--beam N] [--dtype float16] [--json]
+    hybridseq export RUN --out DIR [--quantize int8]   (ONNX; predict/evaluate take DIR too)
     hybridseq synth TASK --n N [--out FILE] [--seed S]
     hybridseq average CKPT [CKPT ...] --out DIR   (or RUN_DIR --last N: its kept step checkpoints)
     hybridseq summary CONFIG [--json]
@@ -20,17 +21,16 @@ import argparse
 import contextlib
 import itertools
 import json
-import os
 import sys
 from collections.abc import Iterator, Sequence
 from typing import TextIO
 
 import numpy as np
 
-from hybridseq import api
-from hybridseq.checkpoint import CheckpointError
-from hybridseq.config import ConfigError
+from hybridseq import api, cli_forecast, runtime
 from hybridseq.data import DataError, input_lines
+from hybridseq.errors import run_command
+from hybridseq.signals import exit_code
 
 
 def _print_json(obj) -> None:
@@ -57,7 +57,7 @@ def cmd_train(args: argparse.Namespace) -> None:
             }
         )
     if result.interrupted:
-        sys.exit(130)
+        sys.exit(exit_code(result.signum))
 
 
 PREDICT_CHUNK = 1000  # input lines per model.predict call: output flows, memory stays bounded
@@ -133,8 +133,18 @@ def _output(path: str | None) -> Iterator[TextIO]:
         yield stream
 
 
+def _load(args: argparse.Namespace):
+    """An export directory (export.json), decoded by onnxruntime; else a checkpoint, run or
+    ensemble, decoded by torch."""
+    if not runtime.is_export(args.checkpoint):
+        return api.load([args.checkpoint, *args.ensemble], device=args.device, dtype=args.dtype)
+    if args.ensemble or args.dtype != "float32":
+        raise ValueError(f"{args.checkpoint} is an export: --ensemble and --dtype are for runs")
+    return runtime.load(args.checkpoint)
+
+
 def cmd_predict(args: argparse.Namespace) -> None:
-    model = api.load([args.checkpoint, *args.ensemble], device=args.device, dtype=args.dtype)
+    model = _load(args)
     model.decode_config(args.beam, args.steps)  # refuses --beam 0, --steps -3 before reading
     with contextlib.ExitStack() as stack:
         out = stack.enter_context(_output(args.output))
@@ -148,14 +158,26 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    model = api.load([args.checkpoint, *args.ensemble], device=args.device, dtype=args.dtype)
+    model = _load(args)
     names = args.metrics.split(",") if args.metrics else None
-    result = model.evaluate(args.data, metrics=names, beam=args.beam)
+    if isinstance(model, runtime.ExportedModel):
+        from hybridseq.export import evaluate
+
+        result = evaluate(model, args.data, metrics=names, beam=args.beam)
+    else:
+        result = model.evaluate(args.data, metrics=names, beam=args.beam)
     if args.json:
         _print_json(result)
     else:
         for k, v in result.items():
             print(f"{k}\t{v:.4f}")
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from hybridseq.export import export
+
+    out = export(args.run, args.out, quantize=args.quantize)
+    print(f"exported {args.run} to {out}: encoder.onnx, decoder_step.onnx, export.json")
 
 
 def cmd_average(args: argparse.Namespace) -> None:
@@ -286,6 +308,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_decoding(e)
     e.set_defaults(func=cmd_evaluate)
 
+    x = sub.add_parser("export", help="write ONNX graphs of a run for onnxruntime")
+    x.add_argument("run", metavar="RUN", help="a run or checkpoint directory")
+    x.add_argument("--out", required=True, help="the export directory")
+    x.add_argument("--quantize", choices=["int8"], help="dynamic int8 matrix products")
+    x.set_defaults(func=cmd_export)
+
     a = sub.add_parser("average", help="average the weights of checkpoints of one run")
     a.add_argument("checkpoints", nargs="+", metavar="CKPT")
     a.add_argument("--out", required=True, help="the averaged checkpoint's directory")
@@ -317,9 +345,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     d.add_argument("--json", action="store_true", help="print the final metrics as JSON")
     d.set_defaults(func=cmd_demo)
-    sub.add_parser(
+    fc = sub.add_parser(
         "forecast", help="train | forecast | evaluate on series in a CSV (hybridseq forecast -h)"
     )
+    cli_forecast.add_commands(fc.add_subparsers(dest="forecast_command", required=True))
     _add_serve(sub)
     return p
 
@@ -339,27 +368,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["forecast"]:  # its own parser; imports the optional forecast extra only here
-        from hybridseq import forecast
-
-        forecast.main(argv[1:], prog="hybridseq forecast")
-        return
     run_command(build_parser().parse_args(argv), prog="hybridseq")
-
-
-def run_command(args: argparse.Namespace, prog: str) -> None:
-    """Run a parsed command. A user's mistake (bad config key, data line, checkpoint, path or
-    value) prints one line, ``prog: error: ...``, and exits with status 2; HYBRIDSEQ_DEBUG=1
-    shows the traceback instead."""
-    try:
-        args.func(args)
-    except BrokenPipeError:  # output piped into e.g. `head`
-        sys.stderr.close()
-    except (ConfigError, DataError, CheckpointError, FileNotFoundError, ValueError) as e:
-        if os.environ.get("HYBRIDSEQ_DEBUG"):
-            raise
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Typed configuration: YAML in, dataclasses out, unknown keys and wrong types refused by name.
 
-A config has four sections, each a dataclass below: ``data``, ``model``, ``train`` and ``decode``.
+A config has four sections, each a dataclass below: ``data``, ``model``, ``train`` and
+``decode``, and a fifth, ``forecast``, for a model trained on windows of series.
 Every field is documented where it is declared. ``load_config`` reads YAML, ``apply_overrides``
 takes ``section.key=value`` strings from the command line, and both fail with a ``ConfigError``
 naming the offending key (and the closest valid key when it looks like a typo).
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from hybridseq import metrics, synth
 
 
 class ConfigError(ValueError):
@@ -95,8 +98,6 @@ class DataConfig:
     def __post_init__(self) -> None:
         for name in ("src_tokenize", "tgt_tokenize"):
             _choice(f"data.{name}", getattr(self, name), ("char", "whitespace", "subword"))
-        if self.train is None and self.synth is None:
-            raise ConfigError("data: give data.train (a file) or data.synth (a synthetic task)")
         if self.min_freq < 1:
             raise ConfigError("data.min_freq: must be >= 1")
         sizes = ("subword_vocab", "max_vocab", "max_src_len", "max_tgt_len", "max_len")
@@ -276,8 +277,12 @@ class TrainConfig:
     bucket: bool = True  # batch similar lengths together
     eval_every: int = 200  # validate every N steps (and at the end)
     eval_max: int | None = 1000  # validation examples decoded per validation (None: all)
-    metrics: list[str] = field(default_factory=lambda: ["exact_match", "token_accuracy"])
-    select: str = "auto"  # metric that picks the best checkpoint: auto | loss | <metric name>
+    # validation metrics, names from hybridseq.metrics.TABLE (None: DEFAULT_METRICS of the
+    # outputs' kind); checked when the config loads
+    metrics: list[str] | None = None
+    # what picks the best checkpoint: auto (the first token metric; loss for vectors) | loss |
+    # a metric's name; ties go to the lower validation loss
+    select: str = "auto"
     patience: int | None = None  # stop after this many validations without improvement
     validate_first: bool = False  # also validate the untrained model (it can be the best)
     # also keep the weights of the last N validations as step-<N> checkpoints (0: none), for
@@ -316,6 +321,12 @@ class TrainConfig:
             raise ConfigError(f"train.ema: {self.ema} is not in [0, 1)")
 
 
+DEFAULT_METRICS = {
+    metrics.TOKENS: ("exact_match", "token_accuracy"),
+    metrics.VECTORS: ("mse", "mae", "mape", "smape"),
+}
+
+
 @dataclass
 class DecodeConfig:
     """How predictions are produced."""
@@ -334,16 +345,61 @@ class DecodeConfig:
         _at_least("decode", self, ("max_len_b",), 0)
 
 
+PER_WINDOW = ("window", "window_last")  # forecast scalings fitted on each window's own source
+
+
+@dataclass
+class ForecastConfig:
+    """The ``forecast`` section of a forecasting config: how series become windows."""
+
+    horizon: int  # H, the points forecast at once
+    lookback: int | None = None  # most past points a window's source holds (None: 3 * H)
+    min_lookback: int | None = None  # fewest past points (None: lookback, i.e. fixed length)
+    scale: str = "window"  # window | window_last | mean_abs | standard (see fit_scale)
+    period: int = 1  # seasonal period m: MASE and the seasonal baselines
+    validation: bool = True  # hold out the H points before the test part for validation
+    max_windows: int | None = None  # per series, keep the most recent training windows only
+    deseasonalize: bool = False  # divide out multiplicative seasonal indices (see fit_seasons)
+    window_season: bool = False  # divide each window by its last season's shape (recent_season)
+    calendar: bool = False  # sin and cos of the phase in the period as covariates (period > 1)
+
+    def __post_init__(self) -> None:
+        if self.horizon < 1:
+            raise ConfigError(f"forecast.horizon: must be >= 1, got {self.horizon}")
+        self.lookback = 3 * self.horizon if self.lookback is None else self.lookback
+        self.min_lookback = self.lookback if self.min_lookback is None else self.min_lookback
+        if not 1 <= self.min_lookback <= self.lookback:
+            raise ConfigError(
+                f"forecast.min_lookback ({self.min_lookback}) must be in 1..lookback "
+                f"({self.lookback})"
+            )
+        if self.scale not in PER_WINDOW + ("mean_abs", "standard"):
+            raise ConfigError(
+                f"forecast.scale: {self.scale!r} is not window, window_last, mean_abs, standard"
+            )
+        if self.deseasonalize and self.window_season:
+            raise ConfigError("forecast.deseasonalize and forecast.window_season: choose one")
+        if self.period < 1 or (self.max_windows is not None and self.max_windows < 1):
+            raise ConfigError("forecast.period and forecast.max_windows must be >= 1")
+        if self.calendar and self.period < 2:
+            raise ConfigError("forecast.calendar: the phase features need forecast.period > 1")
+
+
 @dataclass
 class Config:
-    """The whole run: data, model, training and decoding."""
+    """The whole run: data, model, training and decoding; with ``forecast``, a model of series
+    whose training pairs are the series' windows (made by ``hybridseq.forecast``, so the data
+    section then names no files)."""
 
-    data: DataConfig
+    data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
+    forecast: ForecastConfig | None = None
 
     def __post_init__(self) -> None:
+        self._check_data()
+        self._check_metrics()
         quantile_model = self.model.quantiles is not None
         if self.train.loss == "quantile" and not quantile_model:
             raise ConfigError("train.loss: 'quantile' needs model.quantiles, e.g. [0.1, 0.5, 0.9]")
@@ -351,6 +407,51 @@ class Config:
             raise ConfigError(
                 f"train.loss: {self.train.loss!r} cannot fit model.quantiles; use quantile or auto"
             )
+
+    def _check_data(self) -> None:
+        files = [
+            n for n in ("train", "valid", "test", "synth") if getattr(self.data, n) is not None
+        ]
+        if self.forecast is not None and files:
+            raise ConfigError(
+                f"data.{files[0]}: a forecast config's data are the windows of the series it is "
+                "trained on; remove it"
+            )
+        if self.forecast is None and self.data.train is None and self.data.synth is None:
+            raise ConfigError("data: give data.train (a file) or data.synth (a synthetic task)")
+
+    @property
+    def target_kind(self) -> str:
+        """What the outputs are: tokens, or vectors (of a synthetic task, a .jsonl file, or
+        the windows of a forecast)."""
+        synth_task = self.data.synth.task if self.data.synth is not None else None
+        train = self.data.train or ""
+        vectors = (
+            self.forecast is not None
+            or synth_task in synth.VECTOR_TASKS
+            or (self.data.train is not None and train.lower().endswith(".jsonl"))
+        )
+        return metrics.VECTORS if vectors else metrics.TOKENS
+
+    def _check_metrics(self) -> None:
+        """``train.metrics`` and ``train.select`` must name metrics of the metric table that
+        score this config's outputs; a metric that needs the history (mase) needs a forecast.
+        Unset metrics default to the kind's usual ones."""
+        kind, tc = self.target_kind, self.train
+        if tc.metrics is None:
+            tc.metrics = list(DEFAULT_METRICS[kind])
+        names = [("train.metrics", n) for n in tc.metrics]
+        if tc.select != "auto":
+            names.append(("train.select", tc.select))
+        for where, name in names:
+            try:
+                row = metrics.metric(name, kind, where)
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
+            if row.needs_history and self.forecast is None:
+                raise ConfigError(
+                    f"{where}: {name!r} needs each output's history: only for a forecast config"
+                )
 
     def to_dict(self) -> dict[str, Any]:
         return _to_plain(dataclasses.asdict(self))

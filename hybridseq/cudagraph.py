@@ -25,15 +25,12 @@ from torch import Tensor
 from hybridseq.data import Batch
 from hybridseq.vocab import PAD_ID
 
-_eager_as_recorded = False  # set while GraphedBackward runs a step eagerly
-
-
 def recorded_kernels(x: Tensor) -> bool:
     """Whether code on ``x``'s device must take the path a CUDA graph can record (no reads of
-    device values on the host): while a graph records, and while ``GraphedBackward`` runs a
-    step eagerly, so that eager and replayed steps run the same kernels and a run gives the
+    device values on the host): on CUDA while a graph records and in every training step
+    (gradients on), so that eager and replayed steps run the same kernels and a run gives the
     same weights whichever steps were replays (a resumed run records at other steps)."""
-    return x.is_cuda and (_eager_as_recorded or torch.cuda.is_current_stream_capturing())
+    return x.is_cuda and (torch.is_grad_enabled() or torch.cuda.is_current_stream_capturing())
 
 
 def _pad_dim(x: Tensor, dim: int, extra: int, value: float | int | bool) -> Tensor:
@@ -120,13 +117,8 @@ class GraphedBackward:
         torch._foreach_zero_([p.grad for p in self.params])
 
     def eager(self, batch: Batch) -> Tensor:
-        global _eager_as_recorded
         self._zero_grads()
-        _eager_as_recorded = True
-        try:
-            loss = self.loss_fn(batch, False)
-        finally:
-            _eager_as_recorded = False
+        loss = self.loss_fn(batch, False)
         loss.backward()
         return loss.detach()
 

@@ -55,8 +55,9 @@ class LSTMEncoder(nn.Module):
     taken at each sequence's real end.
 
     A batch without padding runs through ``nn.LSTM`` itself (oneDNN on CPU, cuDNN on CUDA), a
-    padded one through packed sequences, except in training on the CPU and in CUDA-graph
-    training (packing reads the lengths on the host; ``recorded_kernels``): there it takes
+    padded one through packed sequences, except in training, on the CPU and on CUDA (where
+    packing's host read of the lengths cannot be recorded in a CUDA graph, and every training
+    step takes the path a graph records: ``recorded_kernels``): there it takes
     ``masked_direction``, the same computation written as a step loop over the padded batch.
     The backward of PyTorch's packed CPU kernel zero-fills a gradient the size of the whole
     input projection at every time step, and forms the recurrent weight's gradient step by

@@ -25,34 +25,29 @@ the data, a series' table ends with rows whose targets are empty and covariates 
 least H of them. User covariates are standardised per series (training-part statistics), never
 scaled with the target.
 
-The command line, ``python -m hybridseq.forecast train|forecast|evaluate``, is at the end.
+The command line is ``hybridseq forecast train|forecast|evaluate`` (``hybridseq.cli``).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from hybridseq import api
 from hybridseq.baselines import BASELINES, baseline_forecasts
 from hybridseq.checkpoint import CheckpointError
-from hybridseq.cli import run_command
-from hybridseq.config import ConfigError, apply_overrides, from_dict
+from hybridseq.config import Config, ConfigError, ForecastConfig, from_dict
 from hybridseq.data import DataError
-from hybridseq.forecast_metrics import interval_coverage, score_forecasts
+from hybridseq.forecast_metrics import interval_coverage
+from hybridseq.metrics import score_series
 from hybridseq.series import Columns, SeriesSet, as_columns, read_series
 from hybridseq.training import TrainResult
 from hybridseq.windows import (
-    ForecastConfig,
     check_lengths,
     covariate_scales,
     fit_scale,
@@ -63,7 +58,6 @@ from hybridseq.windows import (
     season_at,
     seasonal_profile,
     series_scales,
-    write_windows,
 )
 
 META_FILE = "forecast.json"  # in a run directory, beside best/ and last/
@@ -71,78 +65,95 @@ META_FILE = "forecast.json"  # in a run directory, beside best/ and last/
 # --------------------------------------------------------------------------- training
 
 
-def _raw_config(config: str | Path | dict, overrides: Sequence[str]) -> dict[str, Any]:
-    if isinstance(config, dict):
-        raw = config
-    else:
-        path = Path(config)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        raw = yaml.safe_load(path.read_text()) or {}
-    return apply_overrides(raw, list(overrides))
-
-
 def fit_forecaster(
     data: str | Path | pd.DataFrame | SeriesSet,
-    config: str | Path | dict,
+    config: str | Path | dict | Config,
     out: str | Path,
     *,
     columns: Columns | None = None,
     overrides: Sequence[str] = (),
+    resume: bool = False,
     log=print,
 ) -> TrainResult:
     """Train a global model on windows of all series.
 
-    ``config`` is a hybridseq config (YAML path or dict) with a ``forecast`` section
-    (``ForecastConfig``) and no ``data`` section: the windows are written to ``out/windows``
-    and become ``data.train`` / ``valid`` / ``test``. ``out`` also receives ``forecast.json``
-    (the forecast section, columns, variables and per-series scales) and the checkpoints.
-    ``columns`` says how to read a CSV or DataFrame; ``forecast`` and ``evaluate_forecasts``
-    reuse it by default (with the series' covariate names).
+    ``config`` is a hybridseq config (YAML path, dict or ``Config``) with a ``forecast``
+    section (``ForecastConfig``) and no data files: the windows of the series go to training
+    in memory. ``out`` receives the checkpoints (whose config is this one) and
+    ``forecast.json``, what was fitted on the series: the columns, variables and per-series
+    scales. ``columns`` says how to read a CSV or DataFrame; ``forecast`` and
+    ``evaluate_forecasts`` reuse it by default (with the series' covariate names).
     """
+    cfg = api.as_config(config, overrides)
+    if cfg.forecast is None:
+        raise ConfigError("forecast: a forecasting config needs a forecast section (horizon: H)")
     columns = columns or Columns()
     series = data if isinstance(data, SeriesSet) else read_series(data, columns)
     columns = replace(columns, covariates=series.covariate_names or None)
-    raw = _raw_config(config, overrides)
-    cfg = from_dict(ForecastConfig, raw.pop("forecast", None) or {}, "forecast")
-    if "data" in raw:
-        raise ConfigError("data: set by the forecaster (the windows); remove the data section")
-    check_lengths(series, cfg)
-    scales, seasons = series_scales(series, cfg), fit_seasons(series, cfg)
-    cov_scales = covariate_scales(series, cfg)
-    windows = make_windows(series, cfg, scales, seasons, cov_scales)
+    fc = cfg.forecast
+    check_lengths(series, fc)
+    fitted = Fitted(columns, series.variables, *_fit(series, fc))
+    windows = make_windows(series, fc, fitted.scales, fitted.seasons, fitted.covariate_scales)
     if not windows["train"]:
         raise DataError(
-            f"no series is long enough for a training window (min_lookback {cfg.min_lookback} "
-            f"+ {3 if cfg.validation else 2} x horizon {cfg.horizon} points)"
+            f"no series is long enough for a training window (min_lookback {fc.min_lookback} "
+            f"+ {3 if fc.validation else 2} x horizon {fc.horizon} points)"
         )
-    out = Path(out)
-    counts = ", ".join(f"{len(v)} {k}" for k, v in windows.items())
-    log(f"{len(series.values)} series -> windows: {counts}")
-    raw["data"] = write_windows(windows, out / "windows")
-    _save_meta(out, cfg, columns, series.variables, scales, seasons, cov_scales)
-    return api.train(raw, out, log=log)
+    log(
+        f"{len(series.values)} series -> windows: "
+        + ", ".join(f"{len(v)} {k}" for k, v in windows.items())
+    )
+    save_fitted(Path(out), fitted)
+    pairs = {
+        k: [tuple(np.asarray(x, np.float32) for x in w) for w in v] for k, v in windows.items()
+    }
+    return api.train(cfg, out, resume=resume, log=log, data=pairs)
 
 
-def _save_meta(
-    out: Path,
-    cfg,
-    columns: Columns,
-    variables: list[str],
-    scales: dict,
-    seasons: dict,
-    cov_scales: dict,
-) -> None:
+def _fit(series: SeriesSet, fc: ForecastConfig) -> tuple[dict, dict, dict]:
+    """Per-series scales, seasonal profiles and covariate scales, fitted on the training part."""
+    return series_scales(series, fc), fit_seasons(series, fc), covariate_scales(series, fc)
+
+
+@dataclass
+class Fitted:
+    """What a forecaster fitted on its series (``forecast.json``); the forecast section itself
+    lives in the run's config."""
+
+    columns: Columns
+    variables: list[str]
+    scales: dict[str, tuple[np.ndarray, np.ndarray]]  # id -> (loc (D,), scale (D,))
+    seasons: dict[str, np.ndarray]  # id -> seasonal profile (m, D), with deseasonalize
+    # id -> (mean (C,), std (C,)) of the user covariates (named by columns.covariates)
+    covariate_scales: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+def save_fitted(out: Path, fitted: Fitted) -> None:
     meta = {
-        "forecast": asdict(cfg),
-        "columns": asdict(columns),
-        "variables": variables,
-        "scales": {sid: [loc.tolist(), sc.tolist()] for sid, (loc, sc) in scales.items()},
-        "seasons": {sid: p.tolist() for sid, p in seasons.items()},
-        "covariate_scales": {sid: [m.tolist(), sd.tolist()] for sid, (m, sd) in cov_scales.items()},
+        "columns": asdict(fitted.columns),
+        "variables": fitted.variables,
+        "scales": {s: [loc.tolist(), sc.tolist()] for s, (loc, sc) in fitted.scales.items()},
+        "seasons": {s: p.tolist() for s, p in fitted.seasons.items()},
+        "covariate_scales": {
+            s: [m.tolist(), sd.tolist()] for s, (m, sd) in fitted.covariate_scales.items()
+        },
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / META_FILE).write_text(json.dumps(meta))
+
+
+def load_fitted(run: Path) -> Fitted:
+    if not (run / META_FILE).is_file():
+        raise CheckpointError(f"{run}: no {META_FILE}; not a fit_forecaster output directory")
+    meta = json.loads((run / META_FILE).read_text())
+    pair = lambda a, b: (np.array(a), np.array(b))  # noqa: E731
+    return Fitted(
+        columns=from_dict(Columns, meta["columns"], "columns"),
+        variables=list(meta["variables"]),
+        scales={s: pair(*v) for s, v in meta["scales"].items()},
+        seasons={s: np.array(p) for s, p in meta.get("seasons", {}).items()},
+        covariate_scales={s: pair(*v) for s, v in meta.get("covariate_scales", {}).items()},
+    )
 
 
 # --------------------------------------------------------------------------- prediction
@@ -153,13 +164,19 @@ class Forecaster:
     """A trained model with what turns series into its inputs and its outputs back."""
 
     model: api.Model
-    config: ForecastConfig
-    columns: Columns
-    variables: list[str]
-    scales: dict[str, tuple[np.ndarray, np.ndarray]]  # id -> (loc (D,), scale (D,))
-    seasons: dict[str, np.ndarray]  # id -> seasonal profile (m, D), with deseasonalize
-    # id -> (mean (C,), std (C,)) of the user covariates (named by columns.covariates)
-    covariate_scales: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    fitted: Fitted
+
+    @property
+    def config(self) -> ForecastConfig:
+        return self.model.config.forecast
+
+    @property
+    def columns(self) -> Columns:
+        return self.fitted.columns
+
+    @property
+    def variables(self) -> list[str]:
+        return self.fitted.variables
 
     @property
     def quantiles(self) -> list[float]:
@@ -170,20 +187,11 @@ class Forecaster:
 def load_forecaster(run: str | Path, device: str = "auto") -> Forecaster:
     """Load a ``fit_forecaster`` output directory (its ``best`` checkpoint)."""
     run = Path(run)
-    if not (run / META_FILE).is_file():
-        raise CheckpointError(f"{run}: no {META_FILE}; not a fit_forecaster output directory")
-    meta = json.loads((run / META_FILE).read_text())
-    scales = {s: (np.array(loc), np.array(sc)) for s, (loc, sc) in meta["scales"].items()}
-    known = meta.get("covariate_scales", {})
-    return Forecaster(
-        model=api.load(run, device=device),
-        config=from_dict(ForecastConfig, meta["forecast"], "forecast"),
-        columns=from_dict(Columns, meta["columns"], "columns"),
-        variables=list(meta["variables"]),
-        scales=scales,
-        seasons={sid: np.array(p) for sid, p in meta.get("seasons", {}).items()},
-        covariate_scales={s: (np.array(m), np.array(sd)) for s, (m, sd) in known.items()},
-    )
+    fitted = load_fitted(run)
+    model = api.load(run, device=device)
+    if model.config.forecast is None:
+        raise CheckpointError(f"{run}: its checkpoint's config has no forecast section")
+    return Forecaster(model, fitted)
 
 
 def predict_quantiles(
@@ -238,7 +246,7 @@ def _model_inputs(fc: Forecaster, sid: str, y: np.ndarray, user: np.ndarray | No
     if profile is not None:
         y, season = y / season_at(profile, 0, n), season_at(profile, n, cfg.horizon)
     known = _known_for(fc, sid, n, user)  # (N + H, C)
-    source, loc, scale, factors = normalise_source(sid, y[-cfg.lookback :], fc.scales, cfg)
+    source, loc, scale, factors = normalise_source(sid, y[-cfg.lookback :], fc.fitted.scales, cfg)
     source = np.concatenate([source, known[n - len(source) : n]], axis=1)
     return source, known[n:], loc, scale, season * factors  # one of the two is all ones
 
@@ -260,7 +268,7 @@ def _known_for(fc: Forecaster, sid: str, n: int, user: np.ndarray | None) -> np.
             f"value; forecasting needs {cfg.horizon} (rows with {', '.join(names)} filled and "
             "the targets empty)"
         )
-    stats = fc.covariate_scales.get(sid) or fit_scale(user[:n], "standard")
+    stats = fc.fitted.covariate_scales.get(sid) or fit_scale(user[:n], "standard")
     return known_inputs(cfg, user, stats, n + cfg.horizon)
 
 
@@ -293,8 +301,8 @@ def _season_for(fc: Forecaster, sid: str, history: np.ndarray) -> np.ndarray | N
     history (a series the model has not seen); None without deseasonalize."""
     if not fc.config.deseasonalize or fc.config.period <= 1:
         return None
-    if sid in fc.seasons:
-        return fc.seasons[sid]
+    if sid in fc.fitted.seasons:
+        return fc.fitted.seasons[sid]
     return seasonal_profile(history, fc.config.period)
 
 
@@ -370,8 +378,9 @@ def evaluate_forecasts(
     forecast from the points before them.
 
     Returns:
-        One row per method (``model`` first), columns MAE, RMSE, MAPE, sMAPE, MASE (averaged
-        over series and variables, see ``forecast_metrics``) and ``series``; for a quantile
+        One row per method (``model`` first), a column per series metric of the metric
+        table (mae, rmse, mape, smape, mase: ``metrics.score_series``, averaged over series
+        and variables) and ``series``; for a quantile
         model also ``coverage``, the share of actual values between its lowest and highest
         level (NaN for the baselines).
     """
@@ -385,7 +394,7 @@ def evaluate_forecasts(
     methods = {"model": point_forecasts(fc, quantiles)}
     for name in baselines:
         methods[name] = baseline_forecasts(name, histories, h, m)
-    scores = {name: score_forecasts(f, actuals, histories, m) for name, f in methods.items()}
+    scores = {name: score_series(f, actuals, histories, m) for name, f in methods.items()}
     bands = _bands(fc, quantiles)
     if bands is not None:
         scores["model"]["coverage"] = interval_coverage(actuals, bands)
@@ -450,98 +459,3 @@ def _plot_one(ax, sid: str, history, forecast_, actual, band, variables) -> None
             ax.plot(x_future, actual[:, d], ":", color="black", label=f"{name} actual")
     ax.set_title(str(sid))
     ax.legend(fontsize=7, loc="upper left")
-
-
-# --------------------------------------------------------------------------- command line
-
-
-def _columns_from_args(args: argparse.Namespace) -> Columns | None:
-    """Columns from the flags, or None (use the run's) when no column flag is given."""
-    flags = (args.id_col, args.time_col, args.target, args.covariates)
-    if all(flag is None for flag in flags) and not args.wide:
-        return None
-    return Columns(
-        id=args.id_col or "id",
-        time=args.time_col or "time",
-        target=args.target.split(",") if args.target else None,
-        wide=args.wide,
-        covariates=args.covariates.split(",") if args.covariates else None,
-    )
-
-
-def cmd_train(args: argparse.Namespace) -> None:
-    result = fit_forecaster(
-        args.data, args.config, args.out, columns=_columns_from_args(args), overrides=args.set
-    )
-    best = ", ".join(f"{k} {v:.4g}" for k, v in result.best.items())
-    print(f"best checkpoint: {args.out}/best ({best})")
-
-
-def cmd_forecast(args: argparse.Namespace) -> None:
-    table = forecast(
-        args.run, args.data, columns=_columns_from_args(args), out_csv=args.output, plot=args.plot
-    )
-    if args.output is None:
-        sys.stdout.write(table.to_csv(index=False))
-
-
-def cmd_evaluate(args: argparse.Namespace) -> None:
-    names = [n for n in args.baselines.split(",") if n] if args.baselines else []
-    table = evaluate_forecasts(
-        args.run, args.data, columns=_columns_from_args(args), baselines=names, plot=args.plot
-    )
-    if args.json:
-        print(json.dumps(table.to_dict(orient="index"), indent=2))
-    else:
-        print(table.to_string(float_format=lambda v: f"{v:.4g}"))
-
-
-def _add_column_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--id-col", help="long form: series id column (default id)")
-    p.add_argument("--time-col", help="time column (default time)")
-    p.add_argument("--target", help="value column(s), comma-separated (default target)")
-    p.add_argument("--wide", action="store_true", help="one series, one column per variable")
-    p.add_argument(
-        "--covariates",
-        help="columns known ahead, comma-separated; forecasting reads their future from rows "
-        "after each series' last target value, with the targets left empty",
-    )
-
-
-def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Add the ``train``, ``forecast`` and ``evaluate`` commands to a subparsers object."""
-    t = sub.add_parser("train", help="train a global model on a CSV of series")
-    t.add_argument("data", help="CSV file (long or wide form)")
-    t.add_argument("--config", required=True, help="YAML with forecast/model/train sections")
-    t.add_argument("--out", default="runs/forecast", help="output directory")
-    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    _add_column_flags(t)
-    t.set_defaults(func=cmd_train)
-
-    f = sub.add_parser("forecast", help="forecast the next horizon of every series")
-    f.add_argument("run", help="fit_forecaster output directory")
-    f.add_argument("data", help="CSV of the series' history")
-    f.add_argument("--output", help="forecast CSV (series,step,forecast); default stdout")
-    f.add_argument("--plot", help="PNG of history and forecast")
-    _add_column_flags(f)
-    f.set_defaults(func=cmd_forecast)
-
-    e = sub.add_parser("evaluate", help="test-split metrics of the model and the baselines")
-    e.add_argument("run")
-    e.add_argument("data")
-    e.add_argument("--baselines", default=",".join(BASELINES), help="comma-separated, or ''")
-    e.add_argument("--plot", help="PNG of history, forecast and actuals")
-    e.add_argument("--json", action="store_true")
-    _add_column_flags(e)
-    e.set_defaults(func=cmd_evaluate)
-
-
-def main(argv: Sequence[str] | None = None, prog: str = "python -m hybridseq.forecast") -> None:
-    """The forecasting command line; user mistakes print one line and exit with status 2."""
-    parser = argparse.ArgumentParser(prog=prog, description="Forecast real-valued series.")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    run_command(parser.parse_args(argv), prog)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,16 @@
-"""Evaluation metrics for token and vector outputs.
+"""Evaluation metrics, and the one table that names them all (``TABLE``).
+
+Every metric the project computes is a row of ``TABLE``: its name (the one spelling that
+configs, ``evaluate``, validation, checkpoint selection, ``forecast evaluate`` and the recipes
+use), whether lower is better, and the function for each kind of output it applies to:
+
+- ``tokens``: token outputs, ``fn(hyps, refs)`` (``bleu``/``chrf`` score detokenised text);
+- ``vectors``: vector outputs pooled over items, ``fn(hyps, refs)``, or with
+  ``needs_history`` ``fn(hyps, refs, histories, period)``;
+- ``series``: one forecast series, ``fn(forecast, actual)`` or with ``needs_history``
+  ``fn(forecast, actual, history, period)`` (``forecast_metrics``), averaged over series.
+
+Predictions always come first, references second.
 
 Token metrics take plain Python lists:
 
@@ -9,31 +21,22 @@ Token metrics take plain Python lists:
 
 ``exact_match`` and ``token_accuracy`` return fractions in [0, 1]; ``wer``, ``per``, ``bleu`` and
 ``chrf`` return percentages in [0, 100] (PER can exceed 100 when hypotheses are much longer than
-their references). Vector metrics (``mse``, ``mae``) take lists of arrays or tensors.
+their references). Vector metrics take lists of arrays (or tensors) of equal shapes.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import sacrebleu
-import torch
 
 from hybridseq import forecast_metrics
 
 Tokens = list[str]
-Array = np.ndarray | torch.Tensor
-
-METRICS: dict[str, str] = {
-    "exact_match": "fraction (0-1) of hypotheses equal to any of their references",
-    "token_accuracy": "fraction (0-1) of first-reference positions predicted correctly",
-    "wer": "percentage of items whose hypothesis matches none of the references (G2P WER)",
-    "per": "token edit distance to the closest reference over its length, in percent",
-    "bleu": "corpus BLEU (sacrebleu) on detokenised strings",
-    "chrf": "corpus chrF (sacrebleu) on detokenised strings",
-}
+Array = np.ndarray  # or anything np.asarray takes, a CPU tensor included
 
 
 def edit_distance(a: Sequence[str], b: Sequence[str]) -> int:
@@ -143,19 +146,40 @@ def mae(hyps: Sequence[Array], refs: Sequence[Array]) -> float:
     return float(sum(np.abs(d).sum() for d in diffs) / sum(d.size for d in diffs))
 
 
+def rmse(hyps: Sequence[Array], refs: Sequence[Array]) -> float:
+    """Root mean squared error over all elements of all items; arguments as ``mse``."""
+    return float(np.sqrt(mse(hyps, refs)))
+
+
+def mase(
+    hyps: Sequence[Array], refs: Sequence[Array], histories: Sequence[Array], period: int = 1
+) -> float:
+    """Mean absolute scaled error (``forecast_metrics.mase``) per item and variable, averaged
+    over those where it is defined: hyps and refs (T, D) per item, histories (S, >= D), the
+    past of each item whose first D columns are the predicted variables."""
+    _differences(hyps, refs)
+    values = []
+    for h, y, x in zip(hyps, refs, histories, strict=True):
+        h2, y2, x2 = _columns(h), _columns(y), _columns(x)
+        values += [
+            forecast_metrics.mase(h2[:, d], y2[:, d], x2[:, d], period) for d in range(h2.shape[1])
+        ]
+    return _nanmean(values)
+
+
 def mape(hyps: Sequence[Array], refs: Sequence[Array]) -> float:
     """Mean absolute percentage error, in %, over the elements whose reference is not 0
     (where it is undefined; NaN if none is); arguments as ``mse``."""
     h, y = _pooled(hyps, refs)
     kept = y != 0
-    return forecast_metrics.mape(y[kept], h[kept]) if kept.any() else float("nan")
+    return forecast_metrics.mape(h[kept], y[kept]) if kept.any() else float("nan")
 
 
 def smape(hyps: Sequence[Array], refs: Sequence[Array]) -> float:
     """Symmetric MAPE, in %, over all elements (``forecast_metrics.smape``); arguments as
     ``mse``."""
     h, y = _pooled(hyps, refs)
-    return forecast_metrics.smape(y, h)
+    return forecast_metrics.smape(h, y)
 
 
 def _pooled(hyps: Sequence[Array], refs: Sequence[Array]) -> tuple[np.ndarray, np.ndarray]:
@@ -167,9 +191,15 @@ def _pooled(hyps: Sequence[Array], refs: Sequence[Array]) -> tuple[np.ndarray, n
 
 
 def _as_array(x: Array) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
+    if hasattr(x, "detach"):  # a torch tensor, possibly on a GPU or in half precision
         x = x.detach().cpu().double().numpy()
     return np.asarray(x, dtype=np.float64)
+
+
+def _nanmean(values: Sequence[float]) -> float:
+    """The mean of the defined (non-NaN) values; NaN if none is."""
+    finite = [v for v in values if not np.isnan(v)]
+    return float(np.mean(finite)) if finite else float("nan")
 
 
 def _differences(hyps: Sequence[Array], refs: Sequence[Array]) -> list[np.ndarray]:
@@ -187,51 +217,6 @@ def _differences(hyps: Sequence[Array], refs: Sequence[Array]) -> list[np.ndarra
     if sum(d.size for d in diffs) == 0:
         raise ValueError("all items are empty; cannot compute a vector metric")
     return diffs
-
-
-def compute(
-    names: list[str],
-    hyps: list[Tokens],
-    refs: list[list[Tokens]],
-    *,
-    detok_hyps: list[str] | None = None,
-    detok_refs: list[list[str]] | None = None,
-) -> dict[str, float]:
-    """Compute the named token metrics (keys of ``METRICS``), returning ``{name: value}``.
-
-    ``bleu`` and ``chrf`` score the detokenised strings ``detok_hyps`` / ``detok_refs`` (same
-    item order as ``hyps`` / ``refs``); the other metrics score the token lists. All names are
-    checked before anything is computed, so a typo fails fast. An empty ``names`` gives ``{}``.
-    """
-    for name in names:
-        _check_metric_name(name)
-    _check_token_inputs(hyps, refs)
-    needs_text = [name for name in names if name in ("bleu", "chrf")]
-    if needs_text and (detok_hyps is None or detok_refs is None):
-        raise ValueError(f"metrics {needs_text} need detok_hyps and detok_refs, which are missing")
-    results = {}
-    for name in names:
-        if name == "exact_match":
-            results[name] = exact_match(hyps, refs)
-        elif name == "token_accuracy":
-            results[name] = token_accuracy(hyps, refs)
-        elif name == "wer":
-            results[name] = wer(hyps, refs)
-        elif name == "per":
-            results[name] = per(hyps, refs)
-        elif name == "bleu":
-            results[name] = bleu(detok_hyps, detok_refs)
-        else:  # chrf
-            results[name] = chrf(detok_hyps, detok_refs)
-    return results
-
-
-def _check_metric_name(name: str) -> None:
-    if name in METRICS:
-        return
-    close = difflib.get_close_matches(name, list(METRICS), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise ValueError(f"unknown metric {name!r}; valid metrics are {', '.join(METRICS)}{hint}")
 
 
 def _check_token_inputs(hyps: list, refs: list) -> None:
@@ -252,3 +237,184 @@ def _check_text_inputs(hyp_texts: list[str], ref_texts: list[list[str]]) -> None
     for i, alternatives in enumerate(ref_texts):
         if isinstance(alternatives, str):
             raise ValueError(f"ref_texts[{i}] is a string; expected a list of reference strings")
+
+
+# --------------------------------------------------------------------------- the table
+
+TOKENS, VECTORS, SERIES = "tokens", "vectors", "series"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One row of the metric table: a name, its direction and a function per kind of output
+    it applies to (None where it does not)."""
+
+    name: str
+    lower_is_better: bool
+    about: str
+    tokens: Callable | None = None  # (hyps, refs): token lists, or detokenised texts
+    vectors: Callable | None = None  # (hyps, refs[, histories, period]), pooled over items
+    series: Callable | None = None  # (forecast, actual[, history, period]) of one series
+    text: bool = False  # a token metric of the detokenised strings (sacrebleu's)
+    needs_history: bool = False  # needs the values before the forecast (MASE's scale)
+    label: str = ""  # the forecasting literature's spelling, for the recipes' tables
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The kinds of output this metric scores; ``loss`` scores every model."""
+        fns = {TOKENS: self.tokens, VECTORS: self.vectors, SERIES: self.series}
+        return tuple(k for k, fn in fns.items() if fn is not None) or (TOKENS, VECTORS)
+
+
+_F = forecast_metrics
+TABLE: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("loss", True, "teacher-forced validation loss (training's own)"),
+        Metric(
+            "exact_match", False, "fraction (0-1) of outputs equal to any reference", exact_match
+        ),
+        Metric(
+            "token_accuracy",
+            False,
+            "fraction (0-1) of first-reference positions right",
+            token_accuracy,
+        ),
+        Metric("wer", True, "% of items matching no reference (G2P word error rate)", wer),
+        Metric("per", True, "token edit distance to the closest reference, in %", per),
+        Metric("bleu", False, "corpus BLEU (sacrebleu), detokenised", bleu, text=True),
+        Metric("chrf", False, "corpus chrF (sacrebleu), detokenised", chrf, text=True),
+        Metric("mse", True, "mean squared error", vectors=mse),
+        Metric("mae", True, "mean absolute error", vectors=mae, series=_F.mae, label="MAE"),
+        Metric("rmse", True, "root mean squared error", vectors=rmse, series=_F.rmse, label="RMSE"),
+        Metric(
+            "mape",
+            True,
+            "mean absolute percentage error (zero references left out)",
+            vectors=mape,
+            series=_F.mape,
+            label="MAPE",
+        ),
+        Metric(
+            "smape",
+            True,
+            "symmetric MAPE, 0-200 (Makridakis & Hibon 2000)",
+            vectors=smape,
+            series=_F.smape,
+            label="sMAPE",
+        ),
+        Metric(
+            "mase",
+            True,
+            "MAE over the history's seasonal-naive MAE (Hyndman & Koehler 2006)",
+            vectors=mase,
+            series=_F.mase,
+            needs_history=True,
+            label="MASE",
+        ),
+    )
+}
+SERIES_METRICS = tuple(name for name, m in TABLE.items() if m.series is not None)
+
+
+def metric(name: str, kind: str | None = None, where: str = "metric") -> Metric:
+    """The table's row ``name``; a ValueError naming the closest name for a typo, or saying
+    which metrics apply when ``name`` does not score ``kind``."""
+    if name not in TABLE:
+        close = difflib.get_close_matches(name, list(TABLE), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"{where}: unknown metric {name!r}{hint} (valid: {', '.join(TABLE)})")
+    if kind is not None and kind not in TABLE[name].kinds:
+        valid = ", ".join(n for n, m in TABLE.items() if kind in m.kinds)
+        raise ValueError(f"{where}: {name!r} does not score {kind} outputs (valid: {valid})")
+    return TABLE[name]
+
+
+def lower_is_better(name: str) -> bool:
+    return metric(name).lower_is_better
+
+
+def compute(
+    names: Sequence[str],
+    hyps: list[Tokens],
+    refs: list[list[Tokens]],
+    *,
+    detok_hyps: list[str] | None = None,
+    detok_refs: list[list[str]] | None = None,
+) -> dict[str, float]:
+    """The named token metrics, ``{name: value}``. ``bleu`` and ``chrf`` score the
+    detokenised strings ``detok_hyps`` / ``detok_refs`` (same item order as ``hyps`` /
+    ``refs``); the others the token lists. All names are checked before anything is computed,
+    so a typo fails fast. An empty ``names`` gives ``{}``."""
+    rows = [metric(name, TOKENS) for name in names]
+    _check_token_inputs(hyps, refs)
+    needs_text = [m.name for m in rows if m.text]
+    if needs_text and (detok_hyps is None or detok_refs is None):
+        raise ValueError(f"metrics {needs_text} need detok_hyps and detok_refs, which are missing")
+    return {
+        m.name: m.tokens(detok_hyps, detok_refs) if m.text else m.tokens(hyps, refs)
+        for m in rows
+        if m.name != "loss"
+    }
+
+
+def compute_vectors(
+    names: Sequence[str],
+    hyps: Sequence[Array],
+    refs: Sequence[Array],
+    histories: Sequence[Array] | None = None,
+    period: int = 1,
+) -> dict[str, float]:
+    """The named vector metrics, pooled over items: hyps and refs (T, D) per item; the
+    metrics that need the history (``mase``) take ``histories`` (S, >= D) per item."""
+    rows = [metric(name, VECTORS) for name in names]
+    out = {}
+    for m in rows:
+        if m.name == "loss":
+            continue
+        if m.needs_history and histories is None:
+            raise ValueError(f"metric {m.name!r} needs the history before each output")
+        args = (hyps, refs, histories, period) if m.needs_history else (hyps, refs)
+        out[m.name] = m.vectors(*args)
+    return out
+
+
+def score_series(
+    forecasts: dict[str, np.ndarray],
+    actuals: dict[str, np.ndarray],
+    histories: dict[str, np.ndarray],
+    period: int = 1,
+    names: Sequence[str] = SERIES_METRICS,
+) -> dict[str, float]:
+    """Series metrics, each per (series, variable) and then averaged over them (the M
+    competitions' way), leaving out where it is undefined (MAPE at a zero actual, MASE of a
+    flat history).
+
+    Args:
+        forecasts, actuals: series id -> (H, D) (or (H,)); every forecast needs its actual.
+        histories: series id -> (N, D) (or (N,)), the values before the actuals.
+        period: seasonal period m of MASE.
+    Returns:
+        ``{name: mean over (series, variable)}``, plus ``"series"``: the number scored.
+    """
+    rows = [metric(name, SERIES) for name in names]
+    values: dict[str, list[float]] = {m.name: [] for m in rows}
+    for sid, f in forecasts.items():
+        if sid not in actuals:
+            raise ValueError(f"series {sid!r} has a forecast but no actual values")
+        f2, y2, x2 = _columns(f), _columns(actuals[sid]), _columns(histories[sid])
+        if f2.shape != y2.shape:
+            raise ValueError(f"series {sid!r}: forecast shape {f2.shape} != actual {y2.shape}")
+        for d in range(f2.shape[1]):
+            for m in rows:
+                args = (x2[:, d], period) if m.needs_history else ()
+                values[m.name].append(m.series(f2[:, d], y2[:, d], *args))
+    if not forecasts:
+        raise ValueError("no forecasts to score")
+    return {**{n: _nanmean(v) for n, v in values.items()}, "series": float(len(forecasts))}
+
+
+def _columns(x: Array) -> np.ndarray:
+    """(L,) or (L, D) -> (L, D) float64."""
+    x = _as_array(x)
+    return x[:, None] if x.ndim == 1 else x

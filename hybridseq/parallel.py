@@ -35,12 +35,24 @@ from torch import Tensor
 from hybridseq.config import Config, ConfigError
 
 
-@dataclass
-class Group:
-    """This process's place among the data-parallel ranks."""
+@dataclass(frozen=True)
+class StepSync:
+    """What every rank knows after a step's gradient exchange: the batch's target positions
+    and rank 0's clock and stop requests (the same values on every rank)."""
 
-    rank: int
-    world: int
+    tokens: int
+    seconds: float
+    time_up: bool
+    signum: int  # a stop signal rank 0 received (0: none)
+
+
+@dataclass
+class World:
+    """This process's place among the data-parallel ranks; ``World()`` is one process alone,
+    for which every exchange is the identity."""
+
+    rank: int = 0
+    size: int = 1
     interrupt: Any = None  # a multiprocessing Event the launcher sets on Ctrl-C
 
     @property
@@ -49,7 +61,7 @@ class Group:
 
     def shard(self, idx: Sequence[int]) -> list[int]:
         """This rank's part of a batch (possibly empty when the batch is small)."""
-        return list(idx[self.rank :: self.world])
+        return list(idx[self.rank :: self.size])
 
     def reseed(self, seed: int, step: int, generator: torch.Generator) -> None:
         """Distinct dropout and sampling draws per rank; rank 0 keeps a single process's."""
@@ -57,22 +69,22 @@ class Group:
             torch.manual_seed(seed + 7919 * self.rank + step)
             generator.manual_seed(seed + 7919 * self.rank + step)
 
-    def sync_grads(
-        self, params: Sequence[Tensor], n_local: int, seconds: float, time_up: bool
-    ) -> tuple[int, float, bool, bool]:
+    def sync(
+        self, params: Sequence[Tensor], n_local: int, seconds: float, time_up: bool, signum: int
+    ) -> StepSync:
         """Replace each gradient by the batch-wide token-weighted mean.
 
         Each rank's loss is a mean over its own ``n_local`` target positions; the sum of
         ``grad * n_local`` over ranks divided by the sum of ``n_local`` is the gradient of the
-        whole batch's mean. Rank 0's ``seconds`` and stop flags ride along.
-
-        Returns:
-            (the batch's target positions, rank 0's seconds, time up, interrupted), the same
-            on every rank.
+        whole batch's mean. Rank 0's ``seconds``, ``time_up`` and ``signum`` (or the launcher's
+        interrupt, as SIGINT) ride along.
         """
+        if self.lead and not signum and self.interrupt is not None and self.interrupt.is_set():
+            signum = int(signal.SIGINT)
+        if self.size == 1:
+            return StepSync(n_local, seconds, time_up, signum)
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-        interrupted = self.lead and self.interrupt is not None and self.interrupt.is_set()
-        extra = [n_local, seconds, time_up, interrupted] if self.lead else [n_local, 0, 0, 0]
+        extra = [n_local, seconds, time_up, signum] if self.lead else [n_local, 0, 0, 0]
         flat = torch.cat([g.reshape(-1) * n_local for g in grads] + [torch.tensor(extra).float()])
         dist.all_reduce(flat)
         total = float(flat[-4])
@@ -80,10 +92,12 @@ class Group:
         for p, g in zip(params, grads, strict=True):
             p.grad = (flat[offset : offset + g.numel()] / max(total, 1.0)).view_as(g)
             offset += g.numel()
-        return round(total), float(flat[-3]), bool(flat[-2] > 0), bool(flat[-1] > 0)
+        return StepSync(round(total), float(flat[-3]), bool(flat[-2] > 0), round(float(flat[-1])))
 
     def agree(self, flag: bool) -> bool:
         """Rank 0's ``flag`` on every rank (early stopping is decided at validation)."""
+        if self.size == 1:
+            return flag
         t = torch.tensor([float(flag)])
         dist.broadcast(t, src=0)
         return bool(t[0] > 0)
@@ -97,8 +111,16 @@ def check(cfg: Config, device: torch.device) -> None:
         )
 
 
-def launch(cfg: Config, out_dir: Path, resume: bool, log: Callable[[str], None]):
-    """Start ``cfg.train.processes`` workers, relay rank 0's log, return its TrainResult.
+def launch(
+    run: Callable[..., Any],
+    cfg: Config,
+    out_dir: Path,
+    resume: bool,
+    log: Callable[[str], None],
+    data: dict[str, list] | None = None,
+):
+    """Start ``cfg.train.processes`` workers, each calling ``run`` (``training.run``) with its
+    ``World``; relay rank 0's log, return its TrainResult.
 
     Ctrl-C asks the workers to stop after the current step; rank 0 then saves ``last``.
     """
@@ -112,7 +134,8 @@ def launch(cfg: Config, out_dir: Path, resume: bool, log: Callable[[str], None])
         init = Path(tmp, "rendezvous").as_uri()
         workers = [
             ctx.Process(
-                target=_worker, args=(rank, world, init, cfg, out_dir, resume, messages, interrupt)
+                target=_worker,
+                args=(run, rank, world, init, cfg, out_dir, resume, data, messages, interrupt),
             )
             for rank in range(world)
         ]
@@ -155,15 +178,12 @@ def _relay(messages, workers: list, log: Callable[[str], None]):
             raise RuntimeError(f"training process {rank} failed:\n{text}")
 
 
-def _worker(rank, world, init, cfg, out_dir, resume, messages, interrupt) -> None:
+def _worker(run, rank, world, init, cfg, out_dir, resume, data, messages, interrupt) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the launcher turns Ctrl-C into `interrupt`
-    from hybridseq import training  # here: training imports this module
-
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
     try:
-        group = Group(rank, world, interrupt)
         log = (lambda m: messages.put(("log", m))) if rank == 0 else (lambda m: None)
-        result = training.run(cfg, out_dir, resume, log, group)
+        result = run(cfg, out_dir, resume, log, World(rank, world, interrupt), data)
         if rank == 0:
             messages.put(("result", result))
     except BaseException as e:  # noqa: BLE001 - reported to the launcher, which re-raises

@@ -21,8 +21,6 @@ from hybridseq.decode import Hypothesis, beam_search, greedy, max_lengths, rollo
 from hybridseq.model import Seq2Seq
 from hybridseq.vocab import PAD_ID
 
-VECTOR_METRICS = ("mse", "mae", "mape", "smape")
-
 
 @dataclass
 class Alignment:
@@ -214,11 +212,14 @@ def score(
     dcfg: DecodeConfig,
     names: Sequence[str],
     device: torch.device | str = "cpu",
+    period: int = 1,
 ) -> tuple[dict[str, float], list[Any], list[Any]]:
     """Decode the sources of ``pairs`` (or of (source, target, covariates) triples) and compute
-    metrics ``names`` against their targets.
+    metrics ``names`` (rows of ``metrics.TABLE``) against their targets.
 
-    Vector metrics score the point forecast of a quantile model.
+    Vector metrics score the point forecast of a quantile model; those that need the history
+    (mase, with seasonal period ``period``) take each source's first D columns as the past of
+    the D predicted variables.
 
     Returns:
         metrics, the unique sources, and their predictions (text or arrays).
@@ -231,9 +232,10 @@ def score(
         covs = encode_covariates(codec, known, len(pairs))
         hyps = predict_ids(model, encoded, dcfg, device, steps=steps, covariates=covs)
         firsts = [np.asarray(r[0], dtype=np.float32) for r in refs]
-        want = [n for n in names if n in VECTOR_METRICS] or list(VECTOR_METRICS)
         points = [model.point(h) for h in hyps]
-        return {n: getattr(M, n)(points, firsts) for n in want}, sources, hyps
+        pasts = [np.asarray(s, dtype=np.float32) for s in sources]
+        result = M.compute_vectors(names, points, firsts, pasts, period)
+        return result, sources, hyps
     hyps = predict_ids(model, encoded, dcfg, device)
     tok = codec.target.tokenizer
     hyp_tokens = [codec.target.tokens(h) for h in hyps]

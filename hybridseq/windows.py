@@ -9,55 +9,12 @@ the H before them the validation targets, and every training window lies wholly 
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from pathlib import Path
-
 import numpy as np
 
 from hybridseq.baselines import seasonal_indices
-from hybridseq.config import ConfigError
+from hybridseq.config import PER_WINDOW, ForecastConfig
 from hybridseq.data import DataError
 from hybridseq.series import SeriesSet
-
-PER_WINDOW = ("window", "window_last")  # scalings fitted on each window's own source
-
-
-@dataclass
-class ForecastConfig:
-    """The ``forecast`` section of a forecasting config: how series become windows."""
-
-    horizon: int  # H, the points forecast at once
-    lookback: int | None = None  # most past points a window's source holds (None: 3 * H)
-    min_lookback: int | None = None  # fewest past points (None: lookback, i.e. fixed length)
-    scale: str = "window"  # window | window_last | mean_abs | standard (see fit_scale)
-    period: int = 1  # seasonal period m: MASE and the seasonal baselines
-    validation: bool = True  # hold out the H points before the test part for validation
-    max_windows: int | None = None  # per series, keep the most recent training windows only
-    deseasonalize: bool = False  # divide out multiplicative seasonal indices (see fit_seasons)
-    window_season: bool = False  # divide each window by its last season's shape (recent_season)
-    calendar: bool = False  # sin and cos of the phase in the period as covariates (period > 1)
-
-    def __post_init__(self) -> None:
-        if self.horizon < 1:
-            raise ConfigError(f"forecast.horizon: must be >= 1, got {self.horizon}")
-        self.lookback = 3 * self.horizon if self.lookback is None else self.lookback
-        self.min_lookback = self.lookback if self.min_lookback is None else self.min_lookback
-        if not 1 <= self.min_lookback <= self.lookback:
-            raise ConfigError(
-                f"forecast.min_lookback ({self.min_lookback}) must be in 1..lookback "
-                f"({self.lookback})"
-            )
-        if self.scale not in PER_WINDOW + ("mean_abs", "standard"):
-            raise ConfigError(
-                f"forecast.scale: {self.scale!r} is not window, window_last, mean_abs, standard"
-            )
-        if self.deseasonalize and self.window_season:
-            raise ConfigError("forecast.deseasonalize and forecast.window_season: choose one")
-        if self.period < 1 or (self.max_windows is not None and self.max_windows < 1):
-            raise ConfigError("forecast.period and forecast.max_windows must be >= 1")
-        if self.calendar and self.period < 2:
-            raise ConfigError("forecast.calendar: the phase features need forecast.period > 1")
 
 
 def split_starts(n: int, cfg: ForecastConfig) -> dict[str, list[int]]:
@@ -294,21 +251,3 @@ def _with_known(window: tuple, known: np.ndarray, t: int) -> tuple:
     src, tgt = window
     past = known[t - len(src) : t]
     return np.concatenate([src, past], axis=1), tgt, known[t : t + len(tgt)]
-
-
-def write_windows(windows: dict[str, list], folder: Path) -> dict[str, str]:
-    """Write each non-empty split as JSONL (``{"source": ..., "target": ...}`` per line, and
-    ``"covariates"`` for triples), the format ``data.train`` reads; returns split -> path."""
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for split, pairs in windows.items():
-        if not pairs:
-            continue
-        path = folder / f"{split}.jsonl"
-        with path.open("w") as f:
-            for window in pairs:
-                parts = zip(("source", "target", "covariates"), window, strict=False)
-                row = {key: np.round(x, 6).tolist() for key, x in parts}
-                f.write(json.dumps(row) + "\n")
-        paths[split] = str(path)
-    return paths

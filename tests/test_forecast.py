@@ -18,25 +18,32 @@ pytest.importorskip("matplotlib")
 
 from hybridseq import baselines as B  # noqa: E402
 from hybridseq import forecast_metrics as M  # noqa: E402
-from hybridseq.config import ConfigError  # noqa: E402
+from hybridseq.cli import main as cli_main  # noqa: E402
+from hybridseq.config import ConfigError, ForecastConfig  # noqa: E402
 from hybridseq.data import DataError  # noqa: E402
 from hybridseq.forecast import (  # noqa: E402
+    Fitted,
     Forecaster,
     evaluate_forecasts,
     fit_forecaster,
     forecast,
-    main,
     predict_next,
 )
+from hybridseq.metrics import score_series  # noqa: E402
 from hybridseq.series import Columns, SeriesSet, read_series  # noqa: E402
 from hybridseq.windows import (  # noqa: E402
-    ForecastConfig,
     check_lengths,
     covariate_scales,
     fit_scale,
     make_windows,
     split_starts,
 )
+
+
+def main(argv: list[str]) -> None:
+    """``hybridseq forecast ARGV...``."""
+    cli_main(["forecast", *argv])
+
 
 TINY = {
     "model": {
@@ -184,10 +191,10 @@ def test_forecast_config_is_checked():
 def test_smape_and_mape_by_hand():
     actual, forecast_ = np.array([100.0, 200.0]), np.array([110.0, 180.0])
     # |10| / 105 and |20| / 190, averaged, in percent
-    assert M.smape(actual, forecast_) == pytest.approx(100 * (10 / 105 + 20 / 190) / 2)
-    assert M.mape(actual, forecast_) == pytest.approx(100 * (0.1 + 0.1) / 2)
+    assert M.smape(forecast_, actual) == pytest.approx(100 * (10 / 105 + 20 / 190) / 2)
+    assert M.mape(forecast_, actual) == pytest.approx(100 * (0.1 + 0.1) / 2)
     assert M.smape(np.zeros(2), np.zeros(2)) == 0.0
-    assert np.isnan(M.mape(np.array([0.0, 1.0]), np.ones(2)))
+    assert np.isnan(M.mape(np.ones(2), np.array([0.0, 1.0])))  # a zero actual
 
 
 def test_mase_by_hand():
@@ -198,13 +205,13 @@ def test_mase_by_hand():
     assert M.mase(np.array([7.0, 8.0]), np.array([8.0, 9.0]), history, period=2) == 0.5
 
 
-def test_score_forecasts_averages_series_and_skips_undefined():
+def test_score_series_averages_series_and_skips_undefined():
     actuals = {"a": np.array([[1.0], [1.0]]), "b": np.array([[0.0], [2.0]])}
     forecasts = {"a": np.array([[2.0], [2.0]]), "b": np.array([[0.0], [2.0]])}
     histories = {"a": np.array([1.0, 2.0]), "b": np.array([1.0, 2.0])}
-    scores = M.score_forecasts(forecasts, actuals, histories)
-    assert scores["MAE"] == 0.5 and scores["series"] == 2
-    assert scores["MAPE"] == 100.0  # 'b' has a zero actual: left out
+    scores = score_series(forecasts, actuals, histories)
+    assert scores["mae"] == 0.5 and scores["series"] == 2
+    assert scores["mape"] == 100.0  # 'b' has a zero actual: left out
 
 
 # --------------------------------------------------------------------------- baselines
@@ -270,7 +277,7 @@ def test_cli_train_forecast_evaluate_on_co2(tmp_path, capsys):
     main(["evaluate", run, data, "--baselines", "naive,seasonal_naive", "--json"])
     scores = json.loads(capsys.readouterr().out)
     assert set(scores) == {"model", "naive", "seasonal_naive"}
-    assert scores["seasonal_naive"]["sMAPE"] < scores["naive"]["sMAPE"]  # CO2 is seasonal
+    assert scores["seasonal_naive"]["smape"] < scores["naive"]["smape"]  # CO2 is seasonal
 
 
 def test_cli_reports_data_errors(tmp_path, capsys):
@@ -295,7 +302,7 @@ def test_api_on_wide_two_variable_series(tmp_path):
     assert list(table.columns) == ["series", "variable", "step", "forecast"]
     assert len(table) == 6 * 2 and set(table["variable"]) == {"sine", "ramp"}
     scores = evaluate_forecasts(tmp_path / "run", wide, baselines=["naive"])
-    assert list(scores.index) == ["model", "naive"] and np.isfinite(scores["sMAPE"]).all()
+    assert list(scores.index) == ["model", "naive"] and np.isfinite(scores["smape"]).all()
     assert (tmp_path / "p.png").stat().st_size > 0
 
 
@@ -380,6 +387,9 @@ class Recorder:
 
     network = SimpleNamespace(quantiles=(), point_index=0)
 
+    def __init__(self, forecast: ForecastConfig) -> None:
+        self.config = SimpleNamespace(forecast=forecast)
+
     def predict(self, sources, steps=None, covariates=None):
         self.sources, self.covariates = sources, covariates
         return [np.zeros((len(c), 1)) for c in covariates]
@@ -397,8 +407,9 @@ def test_calendar_and_user_covariates_continue_into_the_future():
     np.testing.assert_allclose(src[:, 1:3], phase(np.arange(22, 27), 4), atol=1e-12)
     np.testing.assert_allclose(cov[:, :2], phase(np.arange(27, 30), 4), atol=1e-12)
     np.testing.assert_allclose(cov[:, 2], (promo[27:30] - mean[0]) / std[0])  # not window-scaled
-    model = Recorder()
-    fc = Forecaster(model, cfg, Columns(covariates=["promo"]), ["x0"], {}, {}, cov_scales)
+    model = Recorder(cfg)
+    fitted = Fitted(Columns(covariates=["promo"]), ["x0"], {}, {}, cov_scales)
+    fc = Forecaster(model, fitted)
     predict_next(fc, series.values, series.covariates)  # the 3 steps after position 29
     np.testing.assert_allclose(model.sources[0][:, 1:3], phase(np.arange(25, 30), 4), atol=1e-12)
     np.testing.assert_allclose(model.covariates[0][:, :2], phase(np.arange(30, 33), 4), atol=1e-12)
@@ -441,7 +452,7 @@ def test_a_known_covariate_that_drives_the_series_is_used(tmp_path):
     for name, covariates in (("with", xs), ("without", None)):
         series = SeriesSet.from_arrays(ys, covariates=covariates)
         fit_forecaster(series, config, tmp_path / name, log=lambda _: None)
-        mae[name] = evaluate_forecasts(tmp_path / name, series, baselines=[]).loc["model", "MAE"]
+        mae[name] = evaluate_forecasts(tmp_path / name, series, baselines=[]).loc["model", "mae"]
     assert mae["with"] < 0.4 * mae["without"]
 
 

@@ -4,6 +4,7 @@ keeps every option of the config file."""
 from __future__ import annotations
 
 import importlib.util
+import re
 from dataclasses import asdict, fields
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("statsmodels")
-from hybridseq.windows import ForecastConfig  # noqa: E402
+from hybridseq.config import ForecastConfig  # noqa: E402
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "forecasting" / "run.py"
 spec = importlib.util.spec_from_file_location("forecasting_run", SCRIPT)
@@ -53,9 +54,9 @@ def test_validation_score_targets_the_last_h_history_points_and_skips_unforecast
     x = 1.0 + np.arange(10.0)
     items = [SimpleNamespace(sn="a", x=x, h=3), SimpleNamespace(sn="b", x=x, h=3)]
     exact = {"a": x[-3:]}  # "b" too short to validate: left out, not scored as a miss
-    assert recipe.validation_score(exact, items, "MAPE") == 0.0
+    assert recipe.validation_score(exact, items, "mape") == 0.0
     off = {"a": 1.1 * x[-3:], "b": x[-3:]}
-    assert recipe.validation_score(off, items, "MAPE") == pytest.approx(5.0)
+    assert recipe.validation_score(off, items, "mape") == pytest.approx(5.0)
 
 
 def test_median_combines_members_point_by_point():
@@ -81,7 +82,12 @@ def test_backtest_moves_every_series_back_by_its_horizon():
     assert recipe.backtest_items(data, horizons=4)["yearly"] == []  # no history left
 
 
-def test_refit_trains_the_chosen_steps_on_windows_through_the_validation_targets(tmp_path):
+def _train_windows(log: str) -> int:
+    """The training windows a fit reported ("6 series -> windows: 48 train, ...")."""
+    return int(re.search(r"windows: (\d+) train", log).group(1))
+
+
+def test_refit_trains_the_chosen_steps_on_windows_through_the_validation_targets(tmp_path, capsys):
     rng = np.random.default_rng(0)
     items = [
         SimpleNamespace(sn=f"s{i}", x=10 + rng.random(20).cumsum(), xx=np.ones(3), h=3, period=1)
@@ -95,12 +101,12 @@ def test_refit_trains_the_chosen_steps_on_windows_through_the_validation_targets
     }
     overrides = ["train.max_steps=50"]
     first = recipe.train_frequency(items, cfg, raw, tmp_path / "first", overrides)
-    first_train = len((tmp_path / "first" / "windows" / "train.jsonl").read_text().splitlines())
+    first_train = _train_windows(capsys.readouterr().out)
     chosen = SimpleNamespace(best={"step": 7})
     where, again = recipe.refit(items, cfg, raw, tmp_path / "first", overrides, chosen)
     assert where == tmp_path / "first" / "refit" and again.step == 7
     assert again.history[-1]["step"] == 7  # one validation, at the end: the final weights
-    refit_train = len((where / "windows" / "train.jsonl").read_text().splitlines())
+    refit_train = _train_windows(capsys.readouterr().out)
     assert refit_train == first_train + 3 * len(items)  # each series' targets reach h further
     assert set(recipe.model_forecasts(where, items, cfg)[0]) == {s.sn for s in items}
     untrained = SimpleNamespace(best={"step": 0})  # validation kept the untrained model
@@ -117,11 +123,11 @@ def test_validation_mape_leaves_out_series_with_a_zero_target():
         SimpleNamespace(sn="b", x=np.array([5.0, 0.0, 2.0]), h=2),  # a zero: MAPE undefined
     ]
     forecasts = {"a": np.array([1.5, 3.0]), "b": np.array([1.0, 1.0])}
-    assert recipe.validation_score(forecasts, items, "MAPE") == pytest.approx(50.0)
+    assert recipe.validation_score(forecasts, items, "mape") == pytest.approx(50.0)
     # only a zero target leaves a series out: a broken (nan) forecast still shows as nan
     fine = SimpleNamespace(sn="c", x=np.array([5.0, 2.0, 2.0]), h=2)
     broken = {"a": np.array([np.nan, 3.0]), "b": np.array([1.0, 1.0]), "c": np.ones(2)}
-    assert np.isnan(recipe.validation_score(broken, items + [fine], "MAPE"))
+    assert np.isnan(recipe.validation_score(broken, items + [fine], "mape"))
     assert np.isnan(
-        recipe.score(forecasts, [SimpleNamespace(sn="b", xx=np.array([0.0, 2.0]))], "MAPE")
+        recipe.score(forecasts, [SimpleNamespace(sn="b", xx=np.array([0.0, 2.0]))], "mape")
     )

@@ -74,6 +74,6 @@ def test_read_csv_names_the_file_and_the_missing_column(tmp_path):
 def test_table_weights_the_all_row_by_forecast_points(tmp_path):
     rows = [("M3", "A1", 1, 1.0), ("M3", "A1", 2, 2.0), ("M3", "B1", 1, 2.0), ("M3", "B1", 2, 4.0)]
     data = _data()
-    frame = scorer.table({"f": _forecasts(tmp_path, rows, data)}, data, "MAPE")
+    frame = scorer.table({"f": _forecasts(tmp_path, rows, data)}, data, "mape")
     assert frame.loc["yearly", "f"] == 0.0 and frame.loc["other", "f"] == pytest.approx(25.0)
     assert frame.loc["all", "f"] == pytest.approx(12.5)  # two series of two points each

@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from hybridseq import api, training
 from hybridseq.config import ConfigError
 from hybridseq.data import DataError
-from hybridseq.parallel import Group
+from hybridseq.parallel import World
 
 
 def _weights(path):
@@ -64,7 +64,7 @@ def test_a_stop_request_ends_the_run_after_the_step_with_last_saved(tmp_path):
         interrupt = threading.Event()
         interrupt.set()
         cfg = api.as_config(tiny_train_dict(steps=20))
-        result = training.run(cfg, tmp_path / "run", False, lambda m: None, Group(0, 1, interrupt))
+        result = training.run(cfg, tmp_path / "run", False, lambda m: None, World(0, 1, interrupt))
     finally:
         dist.destroy_process_group()
     assert result.interrupted and result.step == 1

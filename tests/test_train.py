@@ -4,6 +4,8 @@ atomic saves, and a resumed run that continues exactly where it stopped."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -17,7 +19,8 @@ from hybridseq.checkpoint import CheckpointError, load_checkpoint
 from hybridseq.cli import main as cli_main
 from hybridseq.config import ConfigError, TrainConfig
 from hybridseq.data import DataError, collate
-from hybridseq.training import lr_factor, sequence_loss, teacher_forcing_ratio
+from hybridseq.losses import sequence_loss
+from hybridseq.training import lr_factor, teacher_forcing_ratio
 
 
 @pytest.mark.parametrize(
@@ -135,24 +138,34 @@ def test_scheduled_sampling_run_trains(tmp_path):
     assert result.step == 20
 
 
-def test_ctrl_c_saves_the_run_and_resume_finishes_it(tmp_path, monkeypatch):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_a_stop_signal_saves_at_the_step_boundary_and_resume_is_exact(
+    tmp_path, monkeypatch, signum
+):
+    """The signal lands inside step 7's forward pass: the step finishes, ``last`` holds step 7,
+    and the resumed run ends with the weights of a run never stopped, bit for bit."""
     import hybridseq.training as T
 
+    quiet = lambda m: None  # noqa: E731
+    straight = api.train(tiny_train_dict(steps=12), tmp_path / "straight", log=quiet)
     real, calls = T.sequence_loss, {"n": 0}
 
-    def interrupt_on_7th(*args, **kwargs):
+    def signal_in_7th(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 7:
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signum)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(T, "sequence_loss", interrupt_on_7th)
-    result = api.train(tiny_train_dict(steps=20), tmp_path, log=lambda m: None)
-    assert result.interrupted and result.step == 6
-    assert torch.load(tmp_path / "last" / "trainer.pt", weights_only=True)["step"] == 6
+    monkeypatch.setattr(T, "sequence_loss", signal_in_7th)
+    result = api.train(tiny_train_dict(steps=12), tmp_path / "run", log=quiet)
+    assert result.interrupted and result.signum == signum and result.step == 7
+    assert torch.load(tmp_path / "run" / "last" / "trainer.pt", weights_only=True)["step"] == 7
     monkeypatch.setattr(T, "sequence_loss", real)
-    resumed = api.train(tiny_train_dict(steps=20), tmp_path, resume=True, log=lambda m: None)
-    assert resumed.step == 20 and not resumed.interrupted
+    resumed = api.train(tiny_train_dict(steps=12), tmp_path / "run", resume=True, log=quiet)
+    assert resumed.step == straight.step == 12 and not resumed.interrupted
+    w1 = load_file(str(tmp_path / "straight" / "last" / "model.safetensors"))
+    w2 = load_file(str(tmp_path / "run" / "last" / "model.safetensors"))
+    assert all(torch.equal(w1[k], w2[k]) for k in w1)
 
 
 def test_pinball_loss_by_hand():
@@ -184,7 +197,7 @@ def test_quantile_run_trains_and_predicts_every_level(tmp_path):
 
 
 def test_relative_error_losses_by_hand():
-    from hybridseq.training import pointwise_error
+    from hybridseq.losses import pointwise_error
 
     pred, target = torch.tensor([1.5, 0.5, 2.0]), torch.tensor([1.0, 1.0, 4.0])
     assert pointwise_error(pred, target, "mape").tolist() == pytest.approx([0.5, 0.5, 0.5])

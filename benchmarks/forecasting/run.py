@@ -47,15 +47,15 @@ import pandas as pd
 import yaml
 
 from hybridseq.baselines import BASELINES, baseline_forecasts, naive2
+from hybridseq.config import ForecastConfig
 from hybridseq.forecast import fit_forecaster, load_forecaster, predict_next
-from hybridseq.forecast_metrics import mape, smape
+from hybridseq.metrics import TABLE
 from hybridseq.series import SeriesSet
-from hybridseq.windows import ForecastConfig, split_starts
+from hybridseq.windows import split_starts
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-DATASETS = {"m3": ("M3", "sMAPE"), "tourism": ("Tourism", "MAPE")}
-METRICS = {"sMAPE": smape, "MAPE": mape}
+DATASETS = {"m3": ("M3", "smape"), "tourism": ("Tourism", "mape")}  # metric: a TABLE name
 MIN_SHARE = 0.1  # least share of the training budget a frequency gets
 
 
@@ -175,19 +175,19 @@ def validation_forecasts(out: Path, items: list, cfg: ForecastConfig) -> dict:
 
 def score(forecasts: dict, items: list, metric: str) -> float:
     """The mean of ``metric`` over the series of one frequency."""
-    fn = METRICS[metric]
-    return float(np.mean([fn(s.xx, forecasts[s.sn]) for s in items]))
+    fn = TABLE[metric].series
+    return float(np.mean([fn(forecasts[s.sn], s.xx) for s in items]))
 
 
 def validation_score(forecasts: dict, items: list, metric: str) -> float:
     """The mean of ``metric`` over the validation targets (each history's last h points),
     leaving out the series where it is undefined (MAPE of targets with a zero), as the MAPE
     loss leaves out such targets; the test part's ``score`` leaves none out."""
-    fn = METRICS[metric]
+    fn = TABLE[metric].series
     kept = [s for s in items if s.sn in forecasts]
-    if metric == "MAPE":
+    if metric == "mape":
         kept = [s for s in kept if np.all(s.x[-s.h :] != 0)]
-    return float(np.mean([fn(s.x[-s.h :], forecasts[s.sn]) for s in kept]))
+    return float(np.mean([fn(forecasts[s.sn], s.x[-s.h :]) for s in kept]))
 
 
 def median(members: list[dict]) -> dict:
@@ -254,7 +254,10 @@ def run_frequency(freq: str, items: list, cfg: ForecastConfig, args, minutes: fl
     if valid:
         valid_scores.insert(0, validation_score(median(valid), items, metric))
         members_part = f" (members {', '.join(f'{v:.2f}' for v in valid_scores[1:])})"
-        print(f"  validation {metric}: {valid_scores[0]:.2f}" + (members_part if k > 1 else ""))
+        print(
+            f"  validation {TABLE[metric].label}: {valid_scores[0]:.2f}"
+            + (members_part if k > 1 else "")
+        )
     histories = {s.sn: s.x for s in items}
     for name in args.baselines:
         start = time.perf_counter()
@@ -318,7 +321,7 @@ def write_outputs(rows: list[dict], frame: pd.DataFrame, args) -> Path:
     summary = {
         "dataset": name,
         "family": args.family,
-        "metric": DATASETS[args.dataset][1],
+        "metric": TABLE[DATASETS[args.dataset][1]].label,
         "minutes": args.minutes,
         "limit": args.limit,
         "backtest": args.backtest,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from run import DATASETS, load_competition, score
+from run import DATASETS, TABLE, load_competition, score
 from run import table as run_table
 
 COLUMNS = ["dataset", "series", "step", "forecast"]
@@ -92,7 +92,7 @@ def main() -> None:
         key, frame = rescore(args.csv)
     except (ValueError, FileNotFoundError) as e:
         raise SystemExit(f"score.py: error: {e}") from None
-    print(f"{DATASETS[key][0]}, {DATASETS[key][1]} %")
+    print(f"{DATASETS[key][0]}, {TABLE[DATASETS[key][1]].label} %")
     print(frame.round(3).to_string())
 
 

@@ -22,8 +22,8 @@ def main() -> None:
     print("growth  validation  test")
     for g in GROWTH:
         path = g ** np.arange(1, h + 1)  # (h,)
-        test = np.mean([mape(s.xx, s.x[-1] * path) for s in series])
-        valid = [mape(s.x[-h:], s.x[-h - 1] * path) for s in series if len(s.x) >= 2 * h]
+        test = np.mean([mape(s.x[-1] * path, s.xx) for s in series])
+        valid = [mape(s.x[-h - 1] * path, s.x[-h:]) for s in series if len(s.x) >= 2 * h]
         print(f"{g:6.2f}  {np.mean(valid):10.2f}  {test:5.2f}")
 
 

@@ -1,0 +1,102 @@
+"""The ``hybridseq forecast`` commands: train, forecast and evaluate on series in a CSV.
+
+A part of the command line (``hybridseq.cli`` adds these commands); the forecasting modules
+need the ``forecast`` extra (pandas, statsmodels), so they are imported when a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _columns_from_args(args: argparse.Namespace):
+    """Columns from the flags, or None (use the run's) when no column flag is given."""
+    from hybridseq.series import Columns
+
+    flags = (args.id_col, args.time_col, args.target, args.covariates)
+    if all(flag is None for flag in flags) and not args.wide:
+        return None
+    return Columns(
+        id=args.id_col or "id",
+        time=args.time_col or "time",
+        target=args.target.split(",") if args.target else None,
+        wide=args.wide,
+        covariates=args.covariates.split(",") if args.covariates else None,
+    )
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from hybridseq.forecast import fit_forecaster
+
+    columns = _columns_from_args(args)
+    result = fit_forecaster(
+        args.data, args.config, args.out, columns=columns, overrides=args.set, resume=args.resume
+    )
+    best = ", ".join(f"{k} {v:.4g}" for k, v in result.best.items())
+    print(f"best checkpoint: {args.out}/best ({best})")
+
+
+def cmd_forecast(args: argparse.Namespace) -> None:
+    from hybridseq.forecast import forecast
+
+    columns = _columns_from_args(args)
+    table = forecast(args.run, args.data, columns=columns, out_csv=args.output, plot=args.plot)
+    if args.output is None:
+        sys.stdout.write(table.to_csv(index=False))
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from hybridseq.baselines import BASELINES
+    from hybridseq.forecast import evaluate_forecasts
+
+    names = BASELINES if args.baselines is None else [n for n in args.baselines.split(",") if n]
+    table = evaluate_forecasts(
+        args.run, args.data, columns=_columns_from_args(args), baselines=names, plot=args.plot
+    )
+    if args.json:
+        print(json.dumps(table.to_dict(orient="index"), indent=2))
+    else:
+        print(table.to_string(float_format=lambda v: f"{v:.4g}"))
+
+
+def _add_column_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--id-col", help="long form: series id column (default id)")
+    p.add_argument("--time-col", help="time column (default time)")
+    p.add_argument("--target", help="value column(s), comma-separated (default target)")
+    p.add_argument("--wide", action="store_true", help="one series, one column per variable")
+    p.add_argument(
+        "--covariates",
+        help="columns known ahead, comma-separated; forecasting reads their future from rows "
+        "after each series' last target value, with the targets left empty",
+    )
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Add the ``train``, ``forecast`` and ``evaluate`` commands to a subparsers object."""
+    t = sub.add_parser("train", help="train a global model on a CSV of series")
+    t.add_argument("data", help="CSV file (long or wide form)")
+    t.add_argument("--config", required=True, help="YAML with forecast/model/train sections")
+    t.add_argument("--out", default="runs/forecast", help="output directory")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    t.add_argument("--resume", action="store_true", help="continue from OUT/last")
+    _add_column_flags(t)
+    t.set_defaults(func=cmd_train)
+
+    f = sub.add_parser("forecast", help="forecast the next horizon of every series")
+    f.add_argument("run", help="fit_forecaster output directory")
+    f.add_argument("data", help="CSV of the series' history")
+    f.add_argument("--output", help="forecast CSV (series,step,forecast); default stdout")
+    f.add_argument("--plot", help="PNG of history and forecast")
+    _add_column_flags(f)
+    f.set_defaults(func=cmd_forecast)
+
+    e = sub.add_parser("evaluate", help="test-split metrics of the model and the baselines")
+    e.add_argument("run")
+    e.add_argument("data")
+    e.add_argument("--baselines", help="comma-separated, or '' for none (default: all)")
+    e.add_argument("--plot", help="PNG of history, forecast and actuals")
+    e.add_argument("--json", action="store_true")
+    _add_column_flags(e)
+    e.set_defaults(func=cmd_evaluate)
