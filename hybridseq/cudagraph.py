@@ -25,6 +25,7 @@ from torch import Tensor
 from hybridseq.data import Batch
 from hybridseq.vocab import PAD_ID
 
+
 def recorded_kernels(x: Tensor) -> bool:
     """Whether code on ``x``'s device must take the path a CUDA graph can record (no reads of
     device values on the host): on CUDA while a graph records and in every training step

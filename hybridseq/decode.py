@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from hybridseq.seam import Decodable
 from hybridseq.vocab import EOS_ID, PAD_ID
 
 
@@ -38,7 +39,7 @@ def _force_eos(logp: Tensor, rows: Tensor) -> Tensor:
 
 @torch.no_grad()
 def greedy(
-    model, src: Tensor, src_mask: Tensor, limits: Tensor, cuda_graph: bool = True
+    model: Decodable, src: Tensor, src_mask: Tensor, limits: Tensor, cuda_graph: bool = True
 ) -> list[list[int]]:
     """Most likely token at each step.
 
@@ -63,7 +64,7 @@ def length_penalty(lengths: Tensor, alpha: float) -> Tensor:
 
 @torch.no_grad()
 def beam_search(
-    model,
+    model: Decodable,
     src: Tensor,
     src_mask: Tensor,
     limits: Tensor,
@@ -89,7 +90,7 @@ def beam_search(
 
 @torch.no_grad()
 def search(
-    model,
+    model: Decodable,
     src: Tensor,
     src_mask: Tensor,
     limits: Tensor,
@@ -122,7 +123,7 @@ def search(
 
 
 def _beams(
-    model,
+    model: Decodable,
     src: Tensor,
     src_mask: Tensor,
     limits: Tensor,
@@ -174,7 +175,7 @@ class _Loop:
     graph and replayed. Eagerly the model state is whatever ``decode_step`` returns; with
     ``in_place`` (for a graph) it is copied into fixed tensors."""
 
-    def __init__(self, model, enc, state, limits: Tensor, width: int = 0) -> None:
+    def __init__(self, model: Decodable, enc, state, limits: Tensor, width: int = 0) -> None:
         rows, device = limits.shape[0], limits.device
         self.model, self.enc = model, enc
         self.last = limits - 1  # (R,) the step at which a row must emit EOS
@@ -209,7 +210,7 @@ class _GreedyLoop(_Loop):
     a fifth of a small model's step at batch 1 on a CPU)."""
 
     def __init__(
-        self, model, enc, state, limits: Tensor, width: int = 0, scored: bool = True
+        self, model: Decodable, enc, state, limits: Tensor, width: int = 0, scored: bool = True
     ) -> None:
         super().__init__(model, enc, state, limits, width)
         self.ids = torch.full((limits.shape[0], self.steps), PAD_ID, device=limits.device)
@@ -235,7 +236,9 @@ class _GreedyLoop(_Loop):
 class _BeamLoop(_Loop):
     """Rows are B sources x K beams; ``scores`` (B, K), ``lengths`` and ``history`` per row."""
 
-    def __init__(self, model, enc, state, limits: Tensor, k: int, width: int = 0) -> None:
+    def __init__(
+        self, model: Decodable, enc, state, limits: Tensor, k: int, width: int = 0
+    ) -> None:
         super().__init__(model, enc, state, limits, width)
         rows, device = limits.shape[0], limits.device
         self.k, self.b = k, rows // k
@@ -310,7 +313,7 @@ def _trim(ids: Tensor) -> list[list[int]]:
 
 @torch.no_grad()
 def rollout(
-    model, src: Tensor, src_mask: Tensor, steps: int, covariates: Tensor | None = None
+    model: Decodable, src: Tensor, src_mask: Tensor, steps: int, covariates: Tensor | None = None
 ) -> Tensor:
     """Vector targets: feed each predicted vector (the point forecast of a quantile model) back
     as the next input.

@@ -321,7 +321,8 @@ def metric(name: str, kind: str | None = None, where: str = "metric") -> Metric:
     """The table's row ``name``; a ValueError naming the closest name for a typo, or saying
     which metrics apply when ``name`` does not score ``kind``."""
     if name not in TABLE:
-        close = difflib.get_close_matches(name, list(TABLE), n=1)
+        close = [name.lower()] if name.lower() in TABLE else []
+        close = close or difflib.get_close_matches(name, list(TABLE), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"{where}: unknown metric {name!r}{hint} (valid: {', '.join(TABLE)})")
     if kind is not None and kind not in TABLE[name].kinds:

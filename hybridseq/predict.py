@@ -18,7 +18,7 @@ from hybridseq.codec import Codec
 from hybridseq.config import DecodeConfig
 from hybridseq.data import DataError, batch_indices, pad_batch
 from hybridseq.decode import Hypothesis, beam_search, greedy, max_lengths, rollout, search
-from hybridseq.model import Seq2Seq
+from hybridseq.seam import Decodable
 from hybridseq.vocab import PAD_ID
 
 
@@ -78,7 +78,7 @@ def _batches(
 
 
 def predict_hypotheses(
-    model: Seq2Seq,
+    model: Decodable,
     sources: Sequence[torch.Tensor],
     dcfg: DecodeConfig,
     device: torch.device | str = "cpu",
@@ -102,7 +102,7 @@ def predict_hypotheses(
 
 
 def predict_ids(
-    model: Seq2Seq,
+    model: Decodable,
     sources: Sequence[torch.Tensor],
     dcfg: DecodeConfig,
     device: torch.device | str = "cpu",
@@ -159,7 +159,7 @@ def encode_covariates(
 
 
 def predict(
-    model: Seq2Seq,
+    model: Decodable,
     codec: Codec,
     sources: Sequence[Any],
     dcfg: DecodeConfig,
@@ -206,7 +206,7 @@ def group_references(pairs: Sequence[tuple[Any, ...]]) -> tuple[list[Any], list[
 
 
 def score(
-    model: Seq2Seq,
+    model: Decodable,
     codec: Codec,
     pairs: Sequence[tuple[Any, ...]],
     dcfg: DecodeConfig,

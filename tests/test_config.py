@@ -96,3 +96,45 @@ def test_quantile_loss_and_quantile_model_go_together():
         config_from_dict(raw)
     with pytest.raises(ConfigError, match=r"model\.quantiles: only for a vector target"):
         config_from_dict(_with("model", quantiles=[0.5], tgt_vocab=10))
+
+
+# --------------------------------------------------------------------------- metrics, forecast
+
+
+@pytest.mark.parametrize(
+    ("section", "values", "named"),
+    [
+        ("train", {"select": "foo"}, "train.select: unknown metric 'foo'"),
+        ("train", {"metrics": ["foo"]}, "train.metrics: unknown metric 'foo'"),
+        ("train", {"metrics": ["exact_mach"]}, "did you mean 'exact_match'"),
+        ("train", {"select": "mse"}, "train.select: 'mse' does not score tokens outputs"),
+        ("train", {"metrics": ["mase"]}, "does not score tokens outputs"),
+    ],
+)
+def test_metrics_and_select_are_checked_when_the_config_loads(section, values, named):
+    with pytest.raises(ConfigError, match=named):
+        config_from_dict(_with(section, **values))
+
+
+def test_vector_configs_get_vector_metrics_and_refuse_token_ones():
+    raw = {"data": {"synth": {"task": "sines"}}}
+    assert config_from_dict(raw).train.metrics == ["mse", "mae", "mape", "smape"]
+    raw["train"] = {"select": "exact_match"}
+    with pytest.raises(ConfigError, match="'exact_match' does not score vectors"):
+        config_from_dict(raw)
+    raw["train"] = {"metrics": ["mase"]}  # needs each output's history: a forecast's
+    with pytest.raises(ConfigError, match="only for a forecast config"):
+        config_from_dict(raw)
+
+
+def test_a_forecast_section_is_typed_like_every_other():
+    forecast = {"forecast": {"horizon": 4, "period": 12}, "train": {"select": "mase"}}
+    cfg = config_from_dict(forecast)
+    assert cfg.forecast.lookback == 12 and cfg.train.select == "mase"
+    assert cfg.target_kind == "vectors"
+    with pytest.raises(ConfigError, match="unknown config key 'forecast.perod'.*'period'"):
+        config_from_dict({"forecast": {"horizon": 4, "perod": 12}})
+    with pytest.raises(ConfigError, match="forecast.scale"):
+        config_from_dict({"forecast": {"horizon": 4, "scale": "windwo"}})
+    with pytest.raises(ConfigError, match="data.train: a forecast config's data are the windows"):
+        config_from_dict({"forecast": {"horizon": 4}, "data": {"train": "x.jsonl"}})

@@ -587,3 +587,18 @@ def test_arrays_of_different_widths_are_refused_by_name():
     cov = {"a": np.ones((6, 2)), "b": np.ones((6, 3))}
     with pytest.raises(DataError, match=r"series 'b' has 3 columns of covariates, expected 2"):
         SeriesSet.from_arrays({"a": np.ones(5), "b": np.ones(5)}, covariates=cov)
+
+
+def test_a_forecast_metric_selects_the_checkpoint(tmp_path):
+    """select: mase, the name ``forecast evaluate`` prints, picks `best` by the validation
+    windows' MASE (their sources are the history); a typo fails before any training."""
+    y = 10 + np.sin(np.arange(60) * 2 * np.pi / 12)
+    raw = {"forecast": {"horizon": 6, "lookback": 12, "period": 12}, **TINY}
+    raw["train"] = {**TINY["train"], "metrics": ["mase", "mae"], "select": "mase"}
+    result = fit_forecaster(SeriesSet.from_arrays({"s": y}), raw, tmp_path / "run", log=print)
+    assert all(np.isfinite(h["mase"]) for h in result.history)
+    assert result.best["mase"] == min(h["mase"] for h in result.history)
+    raw["train"]["select"] = "MASE"
+    with pytest.raises(ConfigError, match="train.select: unknown metric 'MASE'.*'mase'"):
+        fit_forecaster(SeriesSet.from_arrays({"s": y}), raw, tmp_path / "typo", log=print)
+    assert not (tmp_path / "typo").exists()
