@@ -36,6 +36,8 @@ import contextlib
 import copy
 import json
 import math
+import sys
+import types
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -58,16 +60,12 @@ from hybridseq.decoder import DecoderState
 from hybridseq.encoders import TransformerEncoder
 from hybridseq.model import Encoded, Seq2Seq
 from hybridseq.predict import group_references
-from hybridseq.runtime import EXPORT_FILE, FORMAT_VERSION, ExportedModel
+from hybridseq.runtime import EXPORT_FILE, FORMAT_VERSION, ExportedModel, ExportError
 
 OPSET = 17
 EXPORTER = f"torch.onnx.export, TorchScript-based (dynamo=False), torch {torch.__version__}"
 QUANTIZE = ("int8",)
 TOLERANCE = 1e-4  # the self-check's largest allowed difference between onnxruntime and torch
-
-
-class ExportError(ValueError):
-    """The model cannot be exported, or its graphs do not reproduce it."""
 
 
 def cache_names(model: Seq2Seq) -> list[str]:
@@ -342,6 +340,13 @@ def export(run_or_ckpt: str | Path, out_dir: str | Path, quantize: str | None = 
     """Export a checkpoint (or a run directory: its ``best``) to ``out_dir``: encoder.onnx,
     decoder_step.onnx and export.json, decodable with ``hybridseq.runtime.load(out_dir)``.
     ``quantize="int8"``: dynamic int8 quantization of the matrix products."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        raise ExportError(
+            "export needs onnx and onnxruntime: pip install 'hybridseq[export]'"
+        ) from None
     cfg, model, codec = load_checkpoint(run_or_ckpt, "cpu")
     return export_model(cfg, model, codec, out_dir, quantize)
 
@@ -407,3 +412,17 @@ def evaluate(
     ref_tokens = [[target.tokenize(r) for r in rs] for rs in refs]
     texts = [target.detokenize(h) for h in hyp_tokens]
     return M.compute(names, hyp_tokens, ref_tokens, detok_hyps=texts, detok_refs=refs)
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable as its ``export`` function, so that ``hybridseq.export(...)``
+    works whether the name was first reached as the package's attribute or imported as a
+    module (which rebinds the attribute to the module)."""
+
+    def __call__(
+        self, run_or_ckpt: str | Path, out_dir: str | Path, quantize: str | None = None
+    ) -> Path:
+        return export(run_or_ckpt, out_dir, quantize)
+
+
+sys.modules[__name__].__class__ = _CallableModule

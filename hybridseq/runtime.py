@@ -30,8 +30,9 @@ SPACE = "▁"  # the char tokenizer's stand-in for " "
 BUCKET_BATCHES = 100  # predict sorts by length within windows of this many batches
 
 
-class ExportDataError(ValueError):
-    """An input that does not fit the exported model (wrong kind, width or count)."""
+class ExportError(ValueError):
+    """An export that cannot be made or loaded, or an input that does not fit it (wrong kind,
+    width or count)."""
 
 
 def is_export(path: str | Path) -> bool:
@@ -95,20 +96,20 @@ class Side:
         """Text -> ids (S,) int64, unknown tokens as UNK; or array -> (S, D) float32."""
         if self.is_tokens:
             if not isinstance(item, str):
-                raise ExportDataError(f"{where}: expected text for a token model, got {type(item)}")
+                raise ExportError(f"{where}: expected text for a token model, got {type(item)}")
             ids = [self._ids.get(tok, UNK_ID) for tok in self.tokenize(item)]
             if not ids:
-                raise ExportDataError(f"{where}: empty input")
+                raise ExportError(f"{where}: empty input")
             return np.asarray(ids, dtype=np.int64)
         arr = np.asarray(item, dtype=np.float32)
         if arr.ndim == 1:
             arr = arr[:, None]
         if arr.ndim != 2 or arr.shape[1] != self.dim:
-            raise ExportDataError(
+            raise ExportError(
                 f"{where}: expected vectors of shape (length, {self.dim}), got {arr.shape}"
             )
         if not np.isfinite(arr).all():
-            raise ExportDataError(f"{where}: vectors: values must be finite")
+            raise ExportError(f"{where}: vectors: values must be finite")
         return np.ascontiguousarray(arr)
 
 
@@ -180,7 +181,12 @@ class Graphs:
     """onnxruntime sessions of encoder.onnx and decoder_step.onnx."""
 
     def __init__(self, directory: Path, info: dict[str, Any], threads: int | None = None) -> None:
-        import onnxruntime as ort
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ExportError(
+                "decoding an export needs onnxruntime: pip install onnxruntime"
+            ) from None
 
         options = ort.SessionOptions()
         if threads:
@@ -458,6 +464,8 @@ class ExportedModel:
                 raise ValueError("decode.beam: must be >= 1")
             d["beam"] = beam
         if steps is not None:
+            if steps < 1:
+                raise ValueError(f"decode.steps: {steps}: must be >= 1")
             d["steps"] = steps
         return d
 
@@ -578,13 +586,11 @@ class ExportedModel:
         side = self.codec.covariates
         if side is None:
             if covariates is not None:
-                raise ExportDataError(
-                    "covariates given, but the model was trained without covariates"
-                )
+                raise ExportError("covariates given, but the model was trained without covariates")
             return None
         if covariates is None or len(covariates) != count:
             got = "none" if covariates is None else len(covariates)
-            raise ExportDataError(
+            raise ExportError(
                 f"the model needs covariates (steps, {side.dim}) for each of the "
                 f"{count} sources; got {got}"
             )
@@ -602,7 +608,7 @@ def load(export_dir: str | Path, threads: int | None = None) -> ExportedModel:
         )
     info = json.loads(file.read_text())
     if info.get("format") != FORMAT_VERSION:
-        raise ExportDataError(
+        raise ExportError(
             f"{file}: export format {info.get('format')!r}; this runtime reads {FORMAT_VERSION}"
         )
     for graph in info["graphs"].values():
