@@ -269,26 +269,74 @@ def _add_decoding(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hybridseq", description=__doc__.split("\n")[0])
-    sub = p.add_subparsers(dest="command", required=True)
+DESCRIPTION = (
+    "Sequence-to-sequence learning with LSTM-attention and Transformer-LSTM models, over "
+    "tokens and real-valued vectors: train, decode, evaluate, export, serve and forecast."
+)
+Commands = argparse._SubParsersAction
 
-    t = sub.add_parser("train", help="train a model from a YAML config")
-    t.add_argument("config")
-    t.add_argument(
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hybridseq", description=DESCRIPTION)
+    p.add_argument("--version", action="version", version=f"hybridseq {version()}")
+    sub = p.add_subparsers(dest="command", required=True)
+    for add in (
+        _add_train,
+        _add_predict,
+        _add_evaluate,
+        _add_export,
+        _add_average,
+        _add_synth,
+        _add_summary,
+        _add_demo,
+        _add_forecast,
+        _add_serve,
+    ):
+        add(sub)
+    return p
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("hybridseq")
+    except PackageNotFoundError:  # run from a checkout without installing
+        return "unknown"
+
+
+def _command(sub: Commands, name: str, help: str, func) -> argparse.ArgumentParser:
+    """A subcommand whose --help shows every default."""
+    c = sub.add_parser(
+        name, help=help, description=help, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    c.set_defaults(func=func)
+    return c
+
+
+def _add_set(c: argparse.ArgumentParser) -> None:
+    c.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a config value, e.g. --set train.lr=0.0005",
+        help="override a config value, e.g. --set train.lr=5e-4 (repeatable)",
     )
-    t.add_argument("--out", default="runs/latest", help="output directory (checkpoints)")
+
+
+def _add_train(sub: Commands) -> None:
+    t = _command(sub, "train", "train a model from a YAML config", cmd_train)
+    t.add_argument("config", help="YAML config (see configs/)")
+    _add_set(t)
+    t.add_argument("--out", default="runs/latest", help="run directory: checkpoints best, last")
     t.add_argument("--resume", action="store_true", help="continue from OUT/last")
     t.add_argument("--json", action="store_true", help="print the result as JSON")
-    t.set_defaults(func=cmd_train)
 
-    pr = sub.add_parser("predict", help="decode inputs, one per line (stdin or file)")
-    pr.add_argument("checkpoint")
+
+def _add_predict(sub: Commands) -> None:
+    pr = _command(sub, "predict", "decode inputs, one output line per input line", cmd_predict)
+    pr.add_argument("checkpoint", help="run, checkpoint or export directory")
     pr.add_argument("input", nargs="?", help="input file (default: stdin)")
     pr.add_argument("--steps", type=int, default=None, help="vector rollout length")
     pr.add_argument(
@@ -298,24 +346,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pr.add_argument("--output", help="write here instead of stdout")
     _add_decoding(pr)
-    pr.set_defaults(func=cmd_predict)
 
-    e = sub.add_parser("evaluate", help="score a checkpoint on a data file")
-    e.add_argument("checkpoint")
-    e.add_argument("data")
-    e.add_argument("--metrics", help="comma-separated, e.g. exact_match,wer,per,bleu")
-    e.add_argument("--json", action="store_true")
+
+def _add_evaluate(sub: Commands) -> None:
+    e = _command(sub, "evaluate", "score a run on a data file", cmd_evaluate)
+    e.add_argument("checkpoint", help="run, checkpoint or export directory")
+    e.add_argument("data", help="data file (.tsv, .jsonl or src,tgt)")
+    e.add_argument("--metrics", help="comma-separated (default: the config's train.metrics)")
+    e.add_argument("--json", action="store_true", help="print the metrics as JSON")
     _add_decoding(e)
-    e.set_defaults(func=cmd_evaluate)
 
-    x = sub.add_parser("export", help="write ONNX graphs of a run for onnxruntime")
+
+def _add_export(sub: Commands) -> None:
+    x = _command(sub, "export", "write ONNX graphs of a run for onnxruntime", cmd_export)
     x.add_argument("run", metavar="RUN", help="a run or checkpoint directory")
     x.add_argument("--out", required=True, help="the export directory")
     x.add_argument("--quantize", choices=["int8"], help="dynamic int8 matrix products")
-    x.set_defaults(func=cmd_export)
 
-    a = sub.add_parser("average", help="average the weights of checkpoints of one run")
-    a.add_argument("checkpoints", nargs="+", metavar="CKPT")
+
+def _add_average(sub: Commands) -> None:
+    a = _command(sub, "average", "average the weights of checkpoints of one run", cmd_average)
+    a.add_argument("checkpoints", nargs="+", metavar="CKPT", help="checkpoint directories")
     a.add_argument("--out", required=True, help="the averaged checkpoint's directory")
     a.add_argument(
         "--last",
@@ -323,37 +374,42 @@ def build_parser() -> argparse.ArgumentParser:
         help="each CKPT is a run directory: average its newest N step-<N> checkpoints "
         "(kept with train.keep_checkpoints: N)",
     )
-    a.set_defaults(func=cmd_average)
 
-    s = sub.add_parser("synth", help="write a synthetic data set")
+
+def _add_synth(sub: Commands) -> None:
+    s = _command(sub, "synth", "write a synthetic data set", cmd_synth)
     s.add_argument("task", help="copy, reverse, sort, add (tokens); sines, ar (vectors)")
-    s.add_argument("--n", type=int, required=True)
+    s.add_argument("--n", type=int, required=True, help="number of pairs")
     s.add_argument("--out", help="output file (.tsv or .jsonl); default: stdout")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="random seed")
     for key in ("min_len", "max_len", "vocab", "src_len", "tgt_len", "dim"):
-        s.add_argument(f"--{key.replace('_', '-')}", dest=key, type=int)
-    s.set_defaults(func=cmd_synth)
+        s.add_argument(
+            f"--{key.replace('_', '-')}", dest=key, type=int, help="(default: the task's)"
+        )
 
-    m = sub.add_parser("summary", help="parameter counts and shapes per component")
-    m.add_argument("config")
-    m.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    m.add_argument("--json", action="store_true")
-    m.set_defaults(func=cmd_summary)
 
-    d = sub.add_parser("demo", help="train the hybrid on a synthetic task and show results")
-    d.add_argument("--out", default="runs/demo")
-    d.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+def _add_summary(sub: Commands) -> None:
+    m = _command(sub, "summary", "parameter counts and shapes per component", cmd_summary)
+    m.add_argument("config", help="YAML config")
+    _add_set(m)
+    m.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def _add_demo(sub: Commands) -> None:
+    d = _command(sub, "demo", "train the hybrid on a synthetic task and show results", cmd_demo)
+    d.add_argument("--out", default="runs/demo", help="run directory")
+    _add_set(d)
     d.add_argument("--json", action="store_true", help="print the final metrics as JSON")
-    d.set_defaults(func=cmd_demo)
+
+
+def _add_forecast(sub: Commands) -> None:
     fc = sub.add_parser(
         "forecast", help="train | forecast | evaluate on series in a CSV (hybridseq forecast -h)"
     )
     cli_forecast.add_commands(fc.add_subparsers(dest="forecast_command", required=True))
-    _add_serve(sub)
-    return p
 
 
-def _add_serve(sub: argparse._SubParsersAction) -> None:
+def _add_serve(sub: Commands) -> None:
     v = sub.add_parser("serve", help="serve a run, export or forecaster over HTTP (and a page)")
     v.add_argument("model", metavar="RUN_OR_EXPORT")
     v.add_argument("--host", default="127.0.0.1")
