@@ -9,6 +9,7 @@ import sys
 import types
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import tiny_train_dict
 
@@ -138,3 +139,25 @@ def test_gpu_config_is_the_measured_command():
     ]
     base = as_config(configs / "g2p_lstm_attention.yaml", measured)
     assert as_config(configs / "g2p_lstm_attention_gpu.yaml").to_dict() == base.to_dict()
+
+
+TEST_SET = Path(__file__).resolve().parents[2] / "shared" / "data" / "g2p-cmudict-test" / "test.tsv"
+
+
+@pytest.mark.parametrize(
+    "name", ["hybrid", "lstm_attention_dropout01", "lstm_attention_gpu", "phonetisaurus"]
+)
+def test_committed_predictions_rescore_to_their_recorded_numbers(name):
+    """The committed G2P outputs score, on the standard test words, what their results files
+    (and BENCHMARKS.md) record."""
+    if not TEST_SET.is_file():
+        pytest.skip(f"{TEST_SET} is not here")
+    here = Path(__file__).resolve().parents[1] / "benchmarks" / "g2p"
+    results = json.loads((here / f"results_{name}.json").read_text())
+    recorded = results.get("beam5") or results["nbest1"]
+    lines = (here / f"predictions_{name}.tsv").read_text().splitlines()
+    predicted = dict(line.split("\t") for line in lines)
+    words, refs = scoring.read_references(TEST_SET)
+    scores = scoring.score([predicted.get(w, "") for w in words], refs)
+    assert scores["wer"] == pytest.approx(recorded["wer"], abs=1e-9)
+    assert scores["per"] == pytest.approx(recorded["per"], abs=1e-9)
