@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import logging
 import math
 import sys
 import types
@@ -267,9 +268,17 @@ def _quantize(path: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     tmp = path.with_name(path.stem + ".int8.onnx")
-    quantize_dynamic(
-        str(path), str(tmp), op_types_to_quantize=["MatMul", "Gemm"], weight_type=QuantType.QInt8
-    )
+    quiet = logging.getLogger().level
+    logging.getLogger().setLevel(logging.ERROR)  # its advice to pre-process, at every call
+    try:
+        quantize_dynamic(
+            str(path),
+            str(tmp),
+            op_types_to_quantize=["MatMul", "Gemm"],
+            weight_type=QuantType.QInt8,
+        )
+    finally:
+        logging.getLogger().setLevel(quiet)
     tmp.replace(path)
     onnx.checker.check_model(str(path))
 
