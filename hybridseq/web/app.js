@@ -94,6 +94,12 @@ async function predict() {
 
 let forecastResult = null;
 
+// A round step for about `count` ticks over `span`: 1, 2 or 5 times a power of ten.
+function niceStep(span, count) {
+  const raw = span / count, power = Math.pow(10, Math.floor(Math.log10(raw)));
+  return power * ([1, 2, 5, 10].find((m) => m * power >= raw) || 10);
+}
+
 function column(rows, d) {
   return rows.map((r) => (Array.isArray(r) ? r[d] : r));
 }
@@ -102,7 +108,7 @@ function column(rows, d) {
 function drawSeries(s, d) {
   const canvas = $("plot");
   const g = canvas.getContext("2d");
-  const W = canvas.width, H = canvas.height, L = 64, R = 20, T = 24, B = 48;
+  const W = canvas.width, H = canvas.height, L = 64, R = 44, T = 28, B = 36;
   g.clearRect(0, 0, W, H);
   const past = column(s.history.values, d), ahead = column(s.forecast, d);
   const low = s.lower ? column(s.lower, d) : null, high = s.upper ? column(s.upper, d) : null;
@@ -119,17 +125,18 @@ function drawSeries(s, d) {
   g.strokeStyle = "#999"; g.fillStyle = "#444"; g.font = "12px sans-serif"; g.lineWidth = 1;
   g.beginPath(); g.moveTo(L, T); g.lineTo(L, H - B); g.lineTo(W - R, H - B); g.stroke();
   g.textAlign = "right"; g.textBaseline = "middle";
-  for (let i = 0; i <= 4; i++) {
-    const v = lo + ((hi - lo) * i) / 4;
-    g.fillText(Number(v.toPrecision(4)).toString(), L - 6, y(v));
+  const step = niceStep(hi - lo, 5);
+  for (let v = Math.ceil(lo / step) * step; v <= hi; v += step) {
+    g.fillText(Number(v.toPrecision(6)).toString(), L - 6, y(v));
+    g.beginPath(); g.moveTo(L - 3, y(v)); g.lineTo(L, y(v)); g.stroke();
   }
+  // time labels counted back from the last forecast step, so that one is always shown
   g.textAlign = "center"; g.textBaseline = "top";
   const every = Math.max(1, Math.ceil(n / 8));
-  for (let i = 0; i < n; i += every) {
+  for (let i = n - 1; i >= 0; i -= every) {
     g.fillText(String(labels[i]), x(i), H - B + 8);
     g.beginPath(); g.moveTo(x(i), H - B); g.lineTo(x(i), H - B + 4); g.stroke();
   }
-  if ((n - 1) % every) g.fillText(String(labels[n - 1]), x(n - 1), H - B + 24);
   // the band, the forecast's start, the lines
   if (low && high) {
     g.fillStyle = "rgba(230, 126, 34, 0.22)";
