@@ -19,9 +19,12 @@ the state. Batch size, source length and the number of steps are all free (``dyn
 Exporter: ``torch.onnx.export(..., dynamo=False)``, the TorchScript-based tracer, at opset 17.
 Tracing records the path a padded example takes, so the LSTM encoder is traced through its
 packed-sequence branch, which becomes ONNX ``LSTM`` with ``sequence_lens`` (each row stops at its
-own length, as in PyTorch); the Transformer encoder is traced with PyTorch's fused fast path off,
-so it is plain ONNX operators. Both graphs pass ``onnx.checker`` and are run once by onnxruntime
-at another batch size and source length than the traced ones, against the torch model.
+own length, as in PyTorch). The Transformer encoder is traced through ``TraceableTransformer``,
+the same layers written with plain tensor operations: traced, PyTorch's own multi-head attention
+keeps the traced source length as a constant. The dynamo exporter was not used: it needs the
+``onnxscript`` package, and its graphs of the packed LSTM were not needed. Both graphs pass
+``onnx.checker`` and are run once by onnxruntime at another batch size and source length than
+the traced ones, against the torch model (``verify``).
 
 ``--quantize int8`` applies onnxruntime's dynamic quantization to the matrix products (``MatMul``
 and ``Gemm``: int8 weights, activations quantized per call).
@@ -317,9 +320,9 @@ def _describe(cfg: Config, model: Seq2Seq, codec: Codec, quantize: str | None) -
 def export_model(
     cfg: Config, model: Seq2Seq, codec: Codec, out_dir: str | Path, quantize: str | None = None
 ) -> Path:
-    """Write ``model``'s two graphs and export.json into ``out_dir`` (replaced if it holds an
-    export), check them, and verify them against the model at an untraced shape. Returns
-    ``out_dir``."""
+    """Write ``model``'s two graphs and export.json into ``out_dir`` (files of the same names
+    are overwritten), check them, and verify them against the model at an untraced shape (before
+    quantizing). Returns ``out_dir``."""
     if quantize not in (None, *QUANTIZE):
         raise ExportError(f"quantize: {quantize!r} is not one of {', '.join(QUANTIZE)}")
     if model.step_dtype != torch.float32:
