@@ -19,9 +19,10 @@ Token metrics take plain Python lists:
   lists. Several references per source are supported everywhere (G2P dictionaries list several
   pronunciations for one word).
 
-``exact_match`` and ``token_accuracy`` return fractions in [0, 1]; ``wer``, ``per``, ``bleu`` and
-``chrf`` return percentages in [0, 100] (PER can exceed 100 when hypotheses are much longer than
-their references). Vector metrics take lists of arrays (or tensors) of equal shapes.
+``exact_match`` and ``token_accuracy`` return fractions in [0, 1]; ``ser`` (and its G2P name
+``wer``), ``per``, ``word_wer``, ``bleu`` and ``chrf`` return percentages in [0, 100] (PER and
+word WER can exceed 100 when hypotheses are much longer than their references). Vector metrics
+take lists of arrays (or tensors) of equal shapes.
 """
 
 from __future__ import annotations
@@ -79,8 +80,9 @@ def token_accuracy(hyps: list[Tokens], refs: list[list[Tokens]]) -> float:
 
 
 def wer(hyps: list[Tokens], refs: list[list[Tokens]]) -> float:
-    """Word error rate in the G2P sense: percentage (0-100) of items whose hypothesis matches
-    none of the references (one "word" is one item, not one token)."""
+    """Sequence error rate: percentage (0-100) of items whose hypothesis matches none of the
+    references. G2P calls it word error rate (one "word" is one item, not one token), hence the
+    name; ``word_wer`` is the word error rate of ASR and MT."""
     return 100.0 * (1.0 - exact_match(hyps, refs))
 
 
@@ -118,6 +120,32 @@ def chrf(hyp_texts: list[str], ref_texts: list[list[str]]) -> float:
     """Corpus chrF (sacrebleu defaults) of detokenised strings, 0-100; arguments as ``bleu``."""
     _check_text_inputs(hyp_texts, ref_texts)
     return float(sacrebleu.corpus_chrf(hyp_texts, _reference_streams(ref_texts)).score)
+
+
+def word_wer(hyp_texts: list[str], ref_texts: list[list[str]]) -> float:
+    """Word error rate in %, as ASR and MT read it: the word substitutions, deletions and
+    insertions (``jiwer``, words split on whitespace) summed over items, over the summed word
+    counts of the references. Each item is scored against its closest reference, the one
+    needing the fewest edits (on ties the first), as ``per`` does for tokens.
+
+    Needs ``jiwer``, the ``text`` extra; arguments as ``bleu``."""
+    try:
+        import jiwer
+    except ImportError:
+        raise ValueError("metric 'word_wer' needs jiwer: pip install 'hybridseq[text]'") from None
+    _check_text_inputs(hyp_texts, ref_texts)
+    errors, words = 0, 0
+    for hyp, alternatives in zip(hyp_texts, ref_texts, strict=True):
+        scored = []
+        for ref in alternatives:
+            o = jiwer.process_words(ref, hyp)
+            edits = o.substitutions + o.deletions + o.insertions
+            scored.append((edits, o.hits + o.substitutions + o.deletions))
+        best = min(scored, key=lambda pair: pair[0])  # min keeps the first of equals
+        errors, words = errors + best[0], words + best[1]
+    if words == 0:
+        raise ValueError("word_wer is undefined: every closest reference is empty")
+    return 100.0 * errors / words
 
 
 def _reference_streams(ref_texts: list[list[str]]) -> list[list[str]]:
@@ -280,10 +308,18 @@ TABLE: dict[str, Metric] = {
             "fraction (0-1) of first-reference positions right",
             token_accuracy,
         ),
-        Metric("wer", True, "% of items matching no reference (G2P word error rate)", wer),
+        Metric("ser", True, "sequence error rate: % of outputs matching no reference", wer),
+        Metric("wer", True, "G2P word error rate: ser under its G2P name (one word an item)", wer),
         Metric("per", True, "token edit distance to the closest reference, in %", per),
         Metric("bleu", False, "corpus BLEU (sacrebleu), detokenised", bleu, text=True),
         Metric("chrf", False, "corpus chrF (sacrebleu), detokenised", chrf, text=True),
+        Metric(
+            "word_wer",
+            True,
+            "word error rate (jiwer), % of the closest reference's words; the text extra",
+            word_wer,
+            text=True,
+        ),
         Metric("mse", True, "mean squared error", vectors=mse),
         Metric("mae", True, "mean absolute error", vectors=mae, series=_F.mae, label="MAE"),
         Metric("rmse", True, "root mean squared error", vectors=rmse, series=_F.rmse, label="RMSE"),

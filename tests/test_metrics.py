@@ -20,6 +20,7 @@ from hybridseq.metrics import (
     per,
     token_accuracy,
     wer,
+    word_wer,
 )
 
 tokens = st.lists(st.sampled_from("abc"), max_size=7)
@@ -89,6 +90,45 @@ def test_compute_dispatches_and_requires_text_for_bleu():
     assert set(compute(token_metrics, HYPS, REFS, detok_hyps=texts, detok_refs=refs)) == set(
         token_metrics
     )
+
+
+def test_ser_is_the_share_of_wrong_sequences_and_wer_its_g2p_name():
+    result = compute(["ser", "wer"], HYPS, REFS)
+    assert result == pytest.approx({"ser": 200 / 3, "wer": 200 / 3})
+    assert TABLE["wer"].tokens is TABLE["ser"].tokens and "G2P" in TABLE["wer"].about
+
+
+def test_word_wer_by_hand_against_the_closest_reference():
+    pytest.importorskip("jiwer")
+    hyps = ["the cat sat", "a b"]
+    refs = [
+        ["the dog sat down", "the cat sat on"],  # 2 edits / 4 words, then 1 / 4: the second
+        ["a b"],  # 0 edits / 2 words
+    ]
+    assert word_wer(hyps, refs) == pytest.approx(100 * (1 + 0) / (4 + 2))
+    tied = [["x y", "x y z w"]]  # "x" -> "x y": 1 deletion; -> "x y z w": 3; the first wins
+    assert word_wer(["x"], tied) == pytest.approx(50.0)
+    assert word_wer(["a  b\t"], [["a b"]]) == 0.0  # whitespace is not a word
+    assert word_wer(["p q r s"], [["p"]]) == pytest.approx(300.0)  # insertions count
+    texts = [" ".join(h) for h in HYPS]
+    ref_texts = [[" ".join(r) for r in alts] for alts in REFS]
+    got = compute(["word_wer"], HYPS, REFS, detok_hyps=texts, detok_refs=ref_texts)
+    assert got["word_wer"] == pytest.approx(37.5)  # one character per word: the PER example
+
+
+def test_word_wer_without_jiwer_names_the_extra(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_jiwer(name, *args, **kwargs):
+        if name == "jiwer":
+            raise ImportError("No module named 'jiwer'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_jiwer)
+    with pytest.raises(ValueError, match=r"word_wer.*jiwer.*hybridseq\[text\]"):
+        word_wer(["a"], [["a"]])
 
 
 def test_unknown_metric_names_closest():
