@@ -115,10 +115,12 @@ def _load_table(data: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, str]:
     if isinstance(data, pd.DataFrame):
         return data, "DataFrame"
     path = Path(data)
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected a CSV file")
     if not path.is_file():
         raise DataError(f"{path}: file not found")
-    try:
-        return pd.read_csv(path), str(path)
+    try:  # utf-8-sig: a byte-order mark is dropped, as by every reader of the project
+        return pd.read_csv(path, encoding="utf-8-sig"), str(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise DataError(f"{path}: not a readable CSV table ({err})") from None
 

@@ -18,6 +18,7 @@ from hybridseq import api, checkpoint, cli
 from hybridseq.checkpoint import CheckpointError, load_checkpoint, load_trainer_state
 from hybridseq.cli import main
 from hybridseq.config import load_config
+from hybridseq.data import read_tsv
 
 
 def _config(tmp_path: Path, task: str = "reverse", **train) -> str:
@@ -96,6 +97,15 @@ def test_predict_strips_a_bom_and_decodes_files_and_stdin_alike(
     with latin1.open("rb") as stdin:
         monkeypatch.setattr("sys.stdin", open(stdin.fileno(), closefd=False))  # noqa: SIM115
         assert "<stdin>:2: not valid UTF-8" in _error(capsys, "predict", str(token_run))
+
+
+def test_a_bom_is_dropped_by_the_data_and_series_readers(tmp_path):
+    tsv, csv = tmp_path / "d.tsv", tmp_path / "s.csv"
+    tsv.write_bytes(b"\xef\xbb\xbfa b\tb a\n")
+    assert read_tsv(tsv) == [("a b", "b a")]
+    csv.write_bytes(b"\xef\xbb\xbfid,time,target\nx,1,2.5\n")
+    series = pytest.importorskip("hybridseq.series")
+    assert series.read_series(csv).values["x"].tolist() == [[2.5]]
 
 
 def test_predict_streams_chunks_and_opens_the_output_first(
