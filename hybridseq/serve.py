@@ -551,7 +551,11 @@ def _add_routes(app: FastAPI) -> None:
     async def model_info() -> dict[str, Any]:
         accepts = {"max_inputs": limits.max_inputs, "max_input_chars": limits.max_input_chars}
         accepts.update(max_body_bytes=limits.max_body_bytes, max_beam=limits.max_beam)
-        return {**served.info, "accepts": accepts, "batching": asdict(limits)}
+        batching: dict[str, Any] = {"max_batch": limits.max_batch}
+        batching["max_wait_ms"] = limits.max_wait_ms
+        if app.state.batcher is not None:  # decoder calls so far, by their size in inputs
+            batching["calls"] = dict(sorted(app.state.batcher.calls.items()))
+        return {**served.info, "accepts": accepts, "batching": batching}
 
     @app.post("/v1/predict")
     async def predict(req: PredictRequest) -> dict[str, Any]:
