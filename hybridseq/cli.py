@@ -1,7 +1,7 @@
 """The ``hybridseq`` command: a thin layer over ``hybridseq.api``.
 
     hybridseq train CONFIG [--set key=value ...] [--out DIR] [--resume]
-    hybridseq predict CKPT [INPUT] [--beam N] [--dtype float16] [--output FILE]
+    hybridseq predict CKPT [INPUT] [--beam N] [--dtype float16] [--output FILE] [--attention DIR]
     hybridseq evaluate CKPT DATA [--metrics a,b] [--beam N] [--dtype float16] [--json]
     hybridseq export RUN --out DIR [--quantize int8]   (ONNX; predict/evaluate take DIR too)
     hybridseq synth TASK --n N [--out FILE] [--seed S]
@@ -23,6 +23,7 @@ import itertools
 import json
 import sys
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TextIO
 
 import numpy as np
@@ -111,11 +112,29 @@ def _predict_chunk(model: api.Model, args: argparse.Namespace, first: int, rows:
     covs = None
     if args.covariates:
         covs = [_vectors(rows[i][1], f"{args.covariates}:{first + i}") for i in keep]
-    outputs = model.predict(sources, beam=args.beam, steps=args.steps, covariates=covs)
+    if args.attention:
+        outputs = _attended(model, args, [first + i for i in keep], sources)
+    else:
+        outputs = model.predict(sources, beam=args.beam, steps=args.steps, covariates=covs)
     lines = [""] * len(rows)
     for i, o in zip(keep, outputs, strict=True):
         lines[i] = o if isinstance(o, str) else json.dumps(np.asarray(o).tolist())
     return lines
+
+
+def _attended(model, args: argparse.Namespace, numbers: list[int], sources: list) -> list[str]:
+    """Decode ``sources`` (input lines ``numbers``) with attention: their best outputs, and per
+    input the heatmap of the chosen hypothesis written to ``args.attention``/NNNN.png."""
+    from hybridseq.heatmap import draw, file_name
+
+    outputs = []
+    found = model.predict(sources, beam=args.beam, attention=True)  # per source its n best
+    for number, (best, *_) in zip(numbers, found, strict=True):
+        if best.alignment is None:
+            raise ValueError("--attention: this model has no attention (model.attention: none)")
+        draw(best.alignment, Path(args.attention) / file_name(number), title=f"input {number}")
+        outputs.append(best.output)
+    return outputs
 
 
 @contextlib.contextmanager
@@ -146,6 +165,10 @@ def _load(args: argparse.Namespace):
 def cmd_predict(args: argparse.Namespace) -> None:
     model = _load(args)
     model.decode_config(args.beam, args.steps)  # refuses --beam 0, --steps -3 before reading
+    if args.attention:
+        if not model.codec.target.is_tokens:
+            raise ValueError("--attention is for models with a token target")
+        Path(args.attention).mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
         out = stack.enter_context(_output(args.output))
         lines = stack.enter_context(input_lines(args.input))
@@ -289,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_synth,
         _add_summary,
         _add_demo,
+        _add_plot,
         _add_forecast,
         _add_serve,
     ):
@@ -345,6 +369,12 @@ def _add_predict(sub: Commands) -> None:
         "of the covariate vectors of its output steps (their number is the steps)",
     )
     pr.add_argument("--output", help="write here instead of stdout")
+    pr.add_argument(
+        "--attention",
+        metavar="DIR",
+        help="also draw each input's attention heatmap (of the output chosen) as DIR/0001.png, "
+        "DIR/0002.png, ... numbered by input line (needs matplotlib)",
+    )
     _add_decoding(pr)
 
 
@@ -400,6 +430,18 @@ def _add_demo(sub: Commands) -> None:
     d.add_argument("--out", default="runs/demo", help="run directory")
     _add_set(d)
     d.add_argument("--json", action="store_true", help="print the final metrics as JSON")
+
+
+def cmd_plot(args: argparse.Namespace) -> None:
+    from hybridseq.curves import plot
+
+    print(f"wrote {plot(args.run, args.out)}")
+
+
+def _add_plot(sub: Commands) -> None:
+    c = _command(sub, "plot", "draw a run's learning curves (from RUN/metrics.jsonl)", cmd_plot)
+    c.add_argument("run", metavar="RUN", help="run directory")
+    c.add_argument("--out", help="PNG to write (default: RUN/curves.png)")
 
 
 def _add_forecast(sub: Commands) -> None:

@@ -289,6 +289,9 @@ class TrainConfig:
     # checkpoint averaging (`hybridseq average`); with `ema`, the averaged weights, as in `best`
     keep_checkpoints: int = 0
     progress: bool = True  # show a progress bar
+    # write a curve point (mean loss, learning rate, tokens/s, gradient norm, teacher forcing)
+    # to OUT/metrics.jsonl and TensorBoard every N steps; validations are written as they run
+    log_every: int = 10
 
     def __post_init__(self) -> None:
         _choice("train.device", self.device, ("auto", "cpu", "cuda"))
@@ -308,7 +311,7 @@ class TrainConfig:
             raise ConfigError("train.sampling_k: the exponential schedule needs 0 < k < 1")
         if self.sampling_schedule == "inverse_sigmoid" and self.sampling_k < 1.0:
             raise ConfigError("train.sampling_k: the inverse_sigmoid schedule needs k >= 1")
-        for name in ("batch_size", "max_steps", "eval_every", "processes"):
+        for name in ("batch_size", "max_steps", "eval_every", "processes", "log_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name}: must be >= 1")
         if self.keep_checkpoints < 0:

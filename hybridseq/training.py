@@ -41,6 +41,7 @@ from hybridseq.codec import Codec
 from hybridseq.config import Config, ConfigError, TrainConfig
 from hybridseq.corpus import Split, filter_lengths, fit_codec, read_splits, with_data_sizes
 from hybridseq.cudagraph import GraphedBackward
+from hybridseq.curves import CurveWriter
 from hybridseq.data import Batch, batch_indices, collate, pair_lengths
 from hybridseq.losses import loss_kind, sequence_loss
 from hybridseq.model import Seq2Seq, build_model
@@ -156,6 +157,17 @@ class Progress:
 
 
 @dataclass
+class Interval:
+    """The steps since the last curve point: their summed loss (kept on the device, read once
+    per point) and where the clock and the token count stood at its start."""
+
+    loss: Tensor | float = 0.0
+    steps: int = 0
+    tokens: int = 0
+    start: float = 0.0
+
+
+@dataclass
 class Trainer:
     """A run in progress: what ``setup`` builds, and what every named step reads or advances."""
 
@@ -180,6 +192,8 @@ class Trainer:
     ratio: float = 1.0
     in_step: bool = False  # inside train_batch: the state is not whole until it returns
     tokens: int = 0  # target positions trained on in this part of the run
+    curves: CurveWriter | None = None  # rank 0's metrics.jsonl (and TensorBoard)
+    interval: Interval = field(default_factory=lambda: Interval())
     started: float = 0.0  # perf_counter() when this part of the run started
     seconds_before: float = 0.0  # training time of the parts before it
 
@@ -225,6 +239,7 @@ def run(
     data: Pairs | None = None,
 ) -> TrainResult:
     """The loop behind ``train``, as rank ``world.rank`` (rank 0 validates and saves)."""
+    log = tqdm.write if log is print else log  # lines above the progress bar, not through it
     t = setup(cfg, out_dir, resume, log, world, data)
     tc = t.cfg.train
     bar = tqdm(total=tc.max_steps, initial=t.progress.step, disable=_bar_off(t))
@@ -281,8 +296,7 @@ def train_batch(t: Trainer, idx: Sequence[int], stop: StopRequests) -> StepSync:
     time_up = tc.max_minutes is not None and seconds / 60 > tc.max_minutes
     n_local = batch.n_tokens if batch else 0
     sync = t.world.sync(t.params, n_local, seconds, time_up, stop.signum)
-    if tc.clip > 0:
-        torch.nn.utils.clip_grad_norm_(t.model.parameters(), tc.clip)
+    grad_norm = clip_gradients(t, progress.step + 1)
     t.optimizer.step()
     t.scheduler.step()
     if t.ema is not None:
@@ -290,7 +304,39 @@ def train_batch(t: Trainer, idx: Sequence[int], stop: StopRequests) -> StepSync:
     progress.step, progress.batch_in_epoch = progress.step + 1, progress.batch_in_epoch + 1
     progress.seconds, t.tokens = sync.seconds, t.tokens + sync.tokens
     t.loss, t.ratio, t.in_step = loss, ratio, False
+    record_step(t, loss.detach(), grad_norm)
     return sync
+
+
+def clip_gradients(t: Trainer, step: int) -> Tensor | None:
+    """Clip the gradient norm to ``train.clip``; returns the norm before clipping on the
+    steps that write a curve point (None on the others, where no norm is read)."""
+    tc = t.cfg.train
+    logged = t.curves is not None and step % tc.log_every == 0
+    if tc.clip > 0:
+        norm = torch.nn.utils.clip_grad_norm_(t.model.parameters(), tc.clip)
+        return norm if logged else None
+    return torch.nn.utils.clip_grad_norm_(t.model.parameters(), math.inf) if logged else None
+
+
+def record_step(t: Trainer, loss: Tensor, grad_norm: Tensor | None) -> None:
+    """Add the step to the interval; every ``train.log_every`` steps, rank 0 writes a
+    ``train`` curve point: the interval's mean loss, the learning rate, target tokens per
+    second, the gradient norm and the teacher-forcing ratio."""
+    iv = t.interval
+    iv.loss, iv.steps = iv.loss + loss, iv.steps + 1
+    if t.curves is None or t.progress.step % t.cfg.train.log_every:
+        return
+    now = time.perf_counter()
+    point = {
+        "loss": float(iv.loss) / iv.steps,
+        "lr": t.scheduler.get_last_lr()[0],
+        "tokens_per_s": (t.tokens - iv.tokens) / max(now - iv.start, 1e-9),
+        "grad_norm": float(grad_norm) if grad_norm is not None else math.nan,
+        "teacher_forcing": t.ratio,
+    }
+    t.curves.write("train", t.progress.step, point)
+    t.interval = Interval(0.0, 0, t.tokens, now)
 
 
 def forward_backward(t: Trainer, batch: Batch | None, ratio: float) -> Tensor:
@@ -338,6 +384,8 @@ def validate_and_save(t: Trainer) -> bool:
     if "valid" in t.splits:
         result.update(validate(t.evaluated, t.codec, t.splits["valid"], t.cfg, t.kind, t.device))
     t.history.append(result)
+    if t.curves is not None:
+        t.curves.write("valid", progress.step, {k: v for k, v in result.items() if k != "step"})
     t.log(
         f"step {progress.step}: "
         + ", ".join(f"{k} {v:.4g}" for k, v in result.items() if k != "step")
@@ -390,6 +438,8 @@ def interrupted(t: Trainer, signum: int) -> TrainResult:
 
 
 def finished(t: Trainer) -> TrainResult:
+    if t.curves is not None:
+        t.curves.close()
     seconds = time.perf_counter() - t.started
     ranks = f", {t.world.size} processes" if t.world.size > 1 else ""
     t.log(
@@ -492,7 +542,10 @@ def setup(
         )
     n_params, n_pairs = sum(p.numel() for p in model.parameters()), len(splits["train"].items)
     log(f"{cfg.model.family}: {n_params:,} parameters, {n_pairs:,} training pairs")
+    if world.lead:
+        t.curves = CurveWriter(out_dir, resumed_at=t.progress.step if resume else None)
     t.started, t.seconds_before = time.perf_counter(), t.progress.seconds
+    t.interval = Interval(0.0, 0, 0, t.started)
     return t
 
 

@@ -10,4 +10,4 @@ pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   pip install "torch==2.13.0" || echo "setup: torch 2.13.0 unavailable; using the project's range"
 fi
-pip install -e ".[dev,forecast,serve,export,text]"
+pip install -e ".[dev,forecast,serve,export,text,curves]"
