@@ -17,11 +17,9 @@ is a 4xx with a JSON ``detail`` naming the limit or the input, never a 500.
 from __future__ import annotations
 
 import asyncio
-import io
 import json
-from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -36,6 +34,15 @@ from hybridseq import api
 from hybridseq.checkpoint import CheckpointError
 from hybridseq.config import ConfigError
 from hybridseq.data import DataError
+from hybridseq.microbatch import MicroBatcher
+from hybridseq.serve_forecast import (
+    ForecastRequest,
+    forecast_csv,
+    forecaster_info,
+    run_forecast,
+    series_from_csv,
+    series_from_json,
+)
 
 WEB = Path(__file__).parent / "web"
 USER_ERRORS = (DataError, ConfigError, ValueError)  # a bad input: 422, never a 500
@@ -129,112 +136,6 @@ def predictor_info(model: Any, engine: str) -> dict[str, Any]:
     return info
 
 
-def forecaster_info(fc: Any) -> dict[str, Any]:
-    """What a forecasting run takes and gives: horizon, lookback, columns, variables, levels."""
-    m = fc.model.config.model
-    return {
-        "kind": "forecast",
-        "engine": "torch",
-        "family": m.family,
-        "parameters": sum(p.numel() for p in fc.model.network.parameters()),
-        "forecast": asdict(fc.config),
-        "columns": asdict(fc.columns),
-        "variables": list(fc.variables),
-        "quantiles": list(fc.quantiles),
-    }
-
-
-# ---- micro-batching -----------------------------------------------------------------------------
-@dataclass
-class _Job:
-    inputs: list[Any]
-    key: tuple  # the decoding parameters: only jobs with equal keys share a decoder call
-    future: asyncio.Future
-
-
-class MicroBatcher:
-    """One worker task that gathers queued jobs into decoder calls.
-
-    A call takes the oldest job and the later ones with the same ``key``, waiting up to
-    ``max_wait_ms`` after the oldest arrived for up to ``max_batch`` inputs in all (a job larger
-    than that runs alone), and runs ``run(inputs, key)`` in a thread. Its outputs go back to
-    each job's future in order. If a shared call fails, each of its jobs is run alone, so one
-    bad input fails only its own request. ``calls`` counts the calls by their size in inputs.
-    """
-
-    def __init__(
-        self, run: Callable[[list[Any], tuple], list[Any]], max_batch: int, max_wait_ms: float
-    ) -> None:
-        self.run, self.max_batch, self.max_wait = run, max_batch, max_wait_ms / 1000.0
-        self.calls: Counter[int] = Counter()
-        self._queue: deque[_Job] = deque()
-        self._arrived: asyncio.Event | None = None
-        self._task: asyncio.Task | None = None
-
-    def start(self) -> None:
-        self._arrived = asyncio.Event()
-        self._task = asyncio.get_running_loop().create_task(self._serve())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def submit(self, inputs: list[Any], key: tuple) -> list[Any]:
-        """Queue ``inputs`` and wait for their outputs (one per input, in order)."""
-        job = _Job(list(inputs), key, asyncio.get_running_loop().create_future())
-        self._queue.append(job)
-        self._arrived.set()
-        return await job.future
-
-    async def _serve(self) -> None:
-        while True:
-            jobs = await self._gather()
-            await self._call(jobs)
-
-    def _queued(self, key: tuple) -> int:
-        return sum(len(j.inputs) for j in self._queue if j.key == key)
-
-    async def _gather(self) -> list[_Job]:
-        while not self._queue:
-            self._arrived.clear()
-            await self._arrived.wait()
-        loop, key = asyncio.get_running_loop(), self._queue[0].key
-        deadline = loop.time() + self.max_wait
-        while self._queued(key) < self.max_batch and loop.time() < deadline:
-            self._arrived.clear()
-            try:  # an Event, not Queue.get, so a timeout never loses a job
-                await asyncio.wait_for(self._arrived.wait(), deadline - loop.time())
-            except TimeoutError:
-                break
-        taken, size = [], 0
-        for job in list(self._queue):
-            if job.key == key and (not taken or size + len(job.inputs) <= self.max_batch):
-                taken.append(job)
-                size += len(job.inputs)
-        for job in taken:
-            self._queue.remove(job)
-        return taken
-
-    async def _call(self, jobs: list[_Job]) -> None:
-        inputs = [x for j in jobs for x in j.inputs]
-        try:
-            outputs = await asyncio.to_thread(self.run, inputs, jobs[0].key)
-        except Exception as e:  # noqa: BLE001 - handed to the request, never kills the worker
-            if len(jobs) > 1:
-                for job in jobs:
-                    await self._call([job])
-            elif not jobs[0].future.done():
-                jobs[0].future.set_exception(e)
-            return
-        self.calls[len(inputs)] += 1
-        start = 0
-        for job in jobs:
-            if not job.future.done():  # a client that went away has cancelled its future
-                job.future.set_result(outputs[start : start + len(job.inputs)])
-            start += len(job.inputs)
-
-
 # ---- requests -----------------------------------------------------------------------------------
 class PredictRequest(BaseModel):
     """``inputs``: texts for a token model, or (S, D) lists of numbers for a vector model."""
@@ -245,16 +146,6 @@ class PredictRequest(BaseModel):
     attention: bool = Field(False, description="attention weights of each hypothesis")
     scores: bool = Field(False, description="each hypothesis's score")
     steps: int | None = Field(None, ge=1, le=10_000, description="vector models: outputs")
-
-
-class SeriesIn(BaseModel):
-    id: str
-    values: list[float] | list[list[float]] = Field(min_length=1)
-    time: list[str] | list[int] | None = None
-
-
-class ForecastRequest(BaseModel):
-    series: list[SeriesIn] = Field(min_length=1)
 
 
 def check_predict(req: PredictRequest, served: Served, limits: Limits) -> None:
@@ -313,123 +204,6 @@ def _hypothesis(h: Any, attention: bool) -> dict[str, Any]:
     if not attention:
         d.pop("attention", None)
     return d
-
-
-# ---- forecasts ----------------------------------------------------------------------------------
-def series_from_json(req: ForecastRequest) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """id -> values (N, D) and id -> time stamps (N,): datetime64 where the times are dates,
-    positions 0..N-1 where none are given."""
-    values, times = {}, {}
-    for s in req.series:
-        y = np.asarray(s.values, dtype=np.float64)
-        values[s.id] = y[:, None] if y.ndim == 1 else y
-        if s.time is not None and len(s.time) != len(y):
-            raise DataError(f"series {s.id!r}: {len(s.time)} time stamps for {len(y)} values")
-        times[s.id] = _stamps(s.time, s.id) if s.time is not None else np.arange(len(y))
-    if not all(np.isfinite(v).all() for v in values.values()):
-        bad = next(sid for sid, v in values.items() if not np.isfinite(v).all())
-        raise DataError(f"series {bad!r}: values must be finite")
-    return values, times
-
-
-def _stamps(time: list, sid: str) -> np.ndarray:
-    import pandas as pd
-
-    if time and isinstance(time[0], int):
-        return np.asarray(time)
-    try:
-        return pd.to_datetime(pd.Series(time)).to_numpy()
-    except (ValueError, TypeError) as e:
-        raise DataError(f"series {sid!r}: time stamps: {e}") from None
-
-
-def series_from_csv(data: bytes, columns: Any) -> tuple[dict, dict, dict]:
-    """An uploaded CSV, read as in training (the run's columns) -> values, times, covariates."""
-    import pandas as pd
-
-    from hybridseq.series import read_series
-
-    try:
-        frame = pd.read_csv(io.BytesIO(data))
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
-        raise DataError(f"CSV upload: {e}") from None
-    series = read_series(frame, columns)
-    return series.values, series.times, series.covariates
-
-
-def next_times(times: np.ndarray, n_values: int, horizon: int) -> list[Any]:
-    """The H time stamps after a series' N values: the rows after them where the table has
-    them (covariates' future rows), else continued at the series' frequency (pandas infers it;
-    the last interval where it cannot tell); integers for integer times."""
-    import pandas as pd
-
-    if len(times) >= n_values + horizon:
-        ahead = times[n_values : n_values + horizon]
-    elif np.issubdtype(times.dtype, np.datetime64):
-        past = pd.DatetimeIndex(times[:n_values])
-        freq = pd.DatetimeIndex(past, freq="infer").freq if len(past) >= 3 else None
-        if freq is not None:
-            ahead = pd.date_range(past[-1], periods=horizon + 1, freq=freq)[1:].to_numpy()
-        else:
-            step = past[-1] - past[-2] if len(past) > 1 else pd.Timedelta(days=1)
-            ahead = np.array([past[-1] + step * (i + 1) for i in range(horizon)])
-    else:
-        step = times[n_values - 1] - times[n_values - 2] if n_values > 1 else 1
-        ahead = times[n_values - 1] + step * np.arange(1, horizon + 1)
-    return time_labels(np.asarray(ahead))
-
-
-def time_labels(times: np.ndarray) -> list[Any]:
-    """Time stamps as JSON: ISO dates (with the time of day where any has one), or numbers."""
-    import pandas as pd
-
-    if not np.issubdtype(times.dtype, np.datetime64):
-        return [x.item() if hasattr(x, "item") else x for x in times]
-    idx = pd.DatetimeIndex(times)
-    fmt = "%Y-%m-%d" if (idx == idx.normalize()).all() else "%Y-%m-%dT%H:%M:%S"
-    return [t.strftime(fmt) for t in idx]
-
-
-def run_forecast(fc: Any, values: dict, times: dict, covariates: dict) -> dict[str, Any]:
-    """Forecasts of every series: the table (series, [variable,] step, time, forecast, one
-    column per quantile level) and, per series, history and forecast for the page's plot."""
-    from hybridseq.forecast import forecast_table, point_forecasts, predict_quantiles
-
-    quantiles = predict_quantiles(fc, values, covariates or None)
-    points = point_forecasts(fc, quantiles)
-    table = forecast_table(points, fc.variables, quantiles if fc.quantiles else None, fc.quantiles)
-    h = fc.config.horizon
-    ahead = {sid: next_times(times[sid], len(values[sid]), h) for sid in values}
-    stamps = [ahead[s][k - 1] for s, k in zip(table["series"], table["step"], strict=True)]
-    table.insert(table.columns.get_loc("step") + 1, "time", stamps)
-    plots = []
-    for sid, y in values.items():
-        q = quantiles[sid]  # (H, D, Q)
-        plots.append(
-            {
-                "series": sid,
-                "history": {"time": time_labels(times[sid][: len(y)]), "values": y.tolist()},
-                "time": ahead[sid],
-                "forecast": points[sid].tolist(),
-                "lower": q[..., 0].tolist() if fc.quantiles else None,
-                "upper": q[..., -1].tolist() if fc.quantiles else None,
-            }
-        )
-    return {
-        "horizon": h,
-        "variables": list(fc.variables),
-        "quantiles": list(fc.quantiles),
-        "columns": list(table.columns),
-        "rows": json.loads(table.to_json(orient="records")),
-        "series": plots,
-    }
-
-
-def forecast_csv(result: dict[str, Any]) -> str:
-    """``run_forecast``'s table as CSV text."""
-    import pandas as pd
-
-    return pd.DataFrame(result["rows"], columns=result["columns"]).to_csv(index=False)
 
 
 # ---- the app ------------------------------------------------------------------------------------

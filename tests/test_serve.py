@@ -19,7 +19,9 @@ pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from hybridseq import api  # noqa: E402
-from hybridseq.serve import MicroBatcher, create_app, next_times  # noqa: E402
+from hybridseq.microbatch import MicroBatcher  # noqa: E402
+from hybridseq.serve import create_app  # noqa: E402
+from hybridseq.serve_forecast import next_times  # noqa: E402
 
 WORDS = ["a b c", "d e", "f a b d", "c", "e e f", "b a"]
 
