@@ -281,3 +281,19 @@ def test_next_times_follow_the_frequency():
     assert next_times(quarters, 4, 1) == ["2021-03-31"]
     assert next_times(np.array([0, 5, 10]), 3, 2) == [15, 20]
     assert next_times(np.array([1, 2, 3, 4, 5]), 3, 2) == [4, 5]  # the table's own future rows
+
+
+def test_an_export_is_served_as_its_run(run, model, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from hybridseq.export import export
+
+    export(run, tmp_path / "export")
+    with TestClient(create_app(tmp_path / "export")) as c:
+        assert c.get("/v1/model").json()["engine"] == "onnxruntime"
+        body = c.post("/v1/predict", json={"inputs": WORDS, "beam": 3, "attention": True}).json()
+        assert body["outputs"] == model.predict(WORDS, beam=3)
+        expected = model.predict(WORDS, beam=3, attention=True)
+        for hyps, preds in zip(body["hypotheses"], expected, strict=True):
+            want = preds[0].alignment.weights  # (T, S); JSON drops the shape of T = 0
+            got = np.array(hyps[0]["attention"]["weights"]).reshape(want.shape)
+            np.testing.assert_allclose(got, want, atol=1e-3)
