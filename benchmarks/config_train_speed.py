@@ -1,6 +1,7 @@
 """Training speed of a config's model on its own training data: the steps and target tokens
-per second of ``hybridseq.training.train_step`` over the batches training would draw (length
-bucketing included), without validation or checkpoints.
+per second of the training step (``hybridseq.training.forward_backward``, clipping, the
+optimizer) over the batches training would draw (length bucketing included), without
+validation or checkpoints.
 
     python benchmarks/config_train_speed.py configs/g2p_lstm_attention.yaml [--threads 2]
         [--batches 40] [--repeats 3] [--profile] [--set KEY=VALUE ...]
@@ -23,6 +24,7 @@ import hybridseq
 from hybridseq import training
 from hybridseq.api import as_config
 from hybridseq.data import batch_indices, collate, pair_lengths
+from hybridseq.parallel import World
 
 
 def main() -> None:
@@ -36,17 +38,18 @@ def main() -> None:
     args = p.parse_args()
     cfg = as_config(args.config, [f"train.threads={args.threads}", *args.set])
     with tempfile.TemporaryDirectory() as tmp:
-        cfg, _, codec, splits, model, optimizer = training.setup(cfg, Path(tmp), resume=False)
-    items, tc = splits["train"].items, cfg.train
+        t = training.setup(cfg, Path(tmp), False, lambda m: None, World())
+    items, tc = t.splits["train"].items, t.cfg.train
     order = batch_indices(pair_lengths(items), tc.batch_size, bucket=tc.bucket, shuffle=True)
     batches = [collate([items[i] for i in idx], idx) for idx in order[: args.batches]]
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
-    generator, kind = torch.Generator().manual_seed(0), training.loss_kind(cfg, codec)
 
     def run(chosen) -> float:
+        """The training step's work: forward, backward, clipping, the optimizer's step."""
         start = time.perf_counter()
         for b in chosen:
-            training.train_step(model, optimizer, scheduler, b, tc, kind, 1.0, generator)
+            training.forward_backward(t, b, 1.0)
+            torch.nn.utils.clip_grad_norm_(t.model.parameters(), tc.clip)
+            t.optimizer.step()
         return time.perf_counter() - start
 
     run(batches[:3])  # warm-up

@@ -1,49 +1,45 @@
-"""Data-parallel training on CPU: ``train.processes`` worker processes, one model replica each.
+"""Data-parallel training with PyTorch's own engine: ``torchrun`` starts the processes and
+``DistributedDataParallel`` averages the gradients; this module is the glue.
 
-Every rank draws the same batch order (it is seeded), trains on its stride of each batch
-(``idx[rank::N]``), and one all-reduce per step sums the gradients weighted by each shard's
-target positions, so every replica takes the update of the whole batch (up to the order of
-float additions; a parameter no rank used gets a zero gradient, not none). The same
-all-reduce carries rank 0's clock (the learning-rate schedule may follow minutes, and must agree
-on every rank) and its stop requests (time budget, Ctrl-C). Rank 0 validates, logs and writes
-the checkpoints; the launcher relays its log lines and returns its result.
+    torchrun --nproc-per-node 2 -m hybridseq train configs/demo.yaml --out runs/ddp
+    torchrun --nnodes 2 --nproc-per-node 4 --rdzv-backend c10d --rdzv-endpoint HOST:PORT \
+        -m hybridseq train CONFIG ...
 
-For CPUs where one process's threads scale poorly over a small model's many small operations.
-On the 2-core machine of BENCHMARKS.md, two one-thread processes were as fast as one two-thread
-process (the all-reduce of 2.4 M gradients costs ~6.5 ms there, ~4 % of a step).
+Each process is a rank of a ``World`` read from torchrun's environment (gloo on CPU, nccl on
+CUDA with one GPU per process, ``LOCAL_RANK``). Every rank draws the same global batches in the
+same order as one process would, and trains on its stride of each (``shard``). Each rank's loss
+is scaled so that DDP's mean of the ranks' gradients is the gradient of the whole batch's mean
+over its target positions: a step is the same step whatever the world size. After each step
+one small all-reduce shares rank 0's clock and any rank's stop request (Ctrl-C, SIGTERM,
+``max_minutes``), so all ranks stop together; rank 0 validates, logs and saves. A checkpoint
+holds no per-rank state, so ``--resume`` works with another world size.
+
+``train.processes: N`` is a shortcut for torchrun on one machine: it starts the same N ranks
+through ``torch.distributed.launcher`` (the library behind torchrun) and returns rank 0's
+result.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import pickle
-import queue as queues
-import signal
-import tempfile
-import traceback
-from collections.abc import Callable, Sequence
+import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
-from torch import Tensor
+from torch import nn
 
 from hybridseq.config import Config, ConfigError
 
 
 @dataclass(frozen=True)
 class StepSync:
-    """What every rank knows after a step's gradient exchange: the batch's target positions
-    and rank 0's clock and stop requests (the same values on every rank)."""
+    """What every rank knows after a step: rank 0's clock and whether any rank asked to stop."""
 
-    tokens: int
     seconds: float
     time_up: bool
-    signum: int  # a stop signal rank 0 received (0: none)
+    signum: int  # a stop signal a rank received (0: none)
 
 
 @dataclass
@@ -53,13 +49,32 @@ class World:
 
     rank: int = 0
     size: int = 1
-    interrupt: Any = None  # a multiprocessing Event the launcher sets on Ctrl-C
+    local_rank: int = 0
 
     @property
     def lead(self) -> bool:
         return self.rank == 0
 
-    def shard(self, idx: Sequence[int]) -> list[int]:
+    @classmethod
+    def from_env(cls, device: torch.device) -> World:
+        """The world torchrun describes in the environment (RANK, WORLD_SIZE, LOCAL_RANK),
+        its process group started (gloo on CPU, nccl on CUDA); one process alone without."""
+        size = int(os.environ.get("WORLD_SIZE", "1"))
+        if size == 1:
+            return cls()
+        world = cls(int(os.environ["RANK"]), size, int(os.environ.get("LOCAL_RANK", "0")))
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        return world
+
+    def device(self, device: torch.device) -> torch.device:
+        """This rank's device: its own GPU (``LOCAL_RANK``) on CUDA."""
+        if device.type == "cuda" and self.size > 1:
+            torch.cuda.set_device(self.local_rank)
+            return torch.device("cuda", self.local_rank)
+        return device
+
+    def shard(self, idx: list[int]) -> list[int]:
         """This rank's part of a batch (possibly empty when the batch is small)."""
         return list(idx[self.rank :: self.size])
 
@@ -69,132 +84,81 @@ class World:
             torch.manual_seed(seed + 7919 * self.rank + step)
             generator.manual_seed(seed + 7919 * self.rank + step)
 
-    def sync(
-        self, params: Sequence[Tensor], n_local: int, seconds: float, time_up: bool, signum: int
-    ) -> StepSync:
-        """Replace each gradient by the batch-wide token-weighted mean.
-
-        Each rank's loss is a mean over its own ``n_local`` target positions; the sum of
-        ``grad * n_local`` over ranks divided by the sum of ``n_local`` is the gradient of the
-        whole batch's mean. Rank 0's ``seconds``, ``time_up`` and ``signum`` (or the launcher's
-        interrupt, as SIGINT) ride along.
-        """
-        if self.lead and not signum and self.interrupt is not None and self.interrupt.is_set():
-            signum = int(signal.SIGINT)
+    def wrap(self, model: nn.Module) -> nn.Module:
+        """The module training calls: ``model`` itself, or its DistributedDataParallel."""
         if self.size == 1:
-            return StepSync(n_local, seconds, time_up, signum)
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-        extra = [n_local, seconds, time_up, signum] if self.lead else [n_local, 0, 0, 0]
-        flat = torch.cat([g.reshape(-1) * n_local for g in grads] + [torch.tensor(extra).float()])
-        dist.all_reduce(flat)
-        total = float(flat[-4])
-        offset = 0
-        for p, g in zip(params, grads, strict=True):
-            p.grad = (flat[offset : offset + g.numel()] / max(total, 1.0)).view_as(g)
-            offset += g.numel()
-        return StepSync(round(total), float(flat[-3]), bool(flat[-2] > 0), round(float(flat[-1])))
+            return model
+        ids = [self.local_rank] if next(model.parameters()).is_cuda else None
+        return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+    def loss_scale(self, n_local: int, n_batch: int) -> float:
+        """What this rank's mean loss is multiplied by so that DDP's mean over ranks of the
+        gradients is the gradient of the batch's mean: n_local / n_batch * world size."""
+        return n_local * self.size / max(n_batch, 1)
+
+    def sync(self, seconds: float, time_up: bool, signum: int) -> StepSync:
+        """Rank 0's clock and time limit, and the largest stop signal any rank received."""
+        if self.size == 1:
+            return StepSync(seconds, time_up, signum)
+        mine = [seconds, float(time_up), signum] if self.lead else [0.0, 0.0, signum]
+        t = torch.tensor(mine, dtype=torch.float64, device=_collective_device())
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return StepSync(float(t[0]), bool(t[1] > 0), round(float(t[2])))
 
     def agree(self, flag: bool) -> bool:
         """Rank 0's ``flag`` on every rank (early stopping is decided at validation)."""
         if self.size == 1:
             return flag
-        t = torch.tensor([float(flag)])
+        t = torch.tensor([float(flag)], device=_collective_device())
         dist.broadcast(t, src=0)
         return bool(t[0] > 0)
+
+    def close(self) -> None:
+        if self.size > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _collective_device() -> torch.device:
+    """Where small collectives' tensors live: nccl takes CUDA tensors only."""
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The model inside a DistributedDataParallel (or the model)."""
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
 def check(cfg: Config, device: torch.device) -> None:
     if cfg.train.processes > 1 and device.type != "cpu":
         raise ConfigError(
-            f"train.processes: {cfg.train.processes} trains on CPU only (gloo); "
-            f"train.device resolved to {device.type}: set train.device=cpu or processes=1"
+            f"train.processes: {cfg.train.processes} starts CPU processes on this machine; on "
+            f"GPUs use torchrun --nproc-per-node N -m hybridseq train (one GPU per process)"
         )
 
 
-def launch(
-    run: Callable[..., Any],
-    cfg: Config,
-    out_dir: Path,
-    resume: bool,
-    log: Callable[[str], None],
-    data: dict[str, list] | None = None,
-):
-    """Start ``cfg.train.processes`` workers, each calling ``run`` (``training.run``) with its
-    ``World``; relay rank 0's log, return its TrainResult.
+def launch(entry: Any, cfg: Config, *args: Any) -> Any:
+    """Run ``entry(cfg, *args)`` as ``cfg.train.processes`` ranks on this machine, through
+    torch's elastic launcher (torchrun's engine), and return rank 0's value.
 
-    Ctrl-C asks the workers to stop after the current step; rank 0 then saves ``last``.
-    """
-    world = cfg.train.processes
-    if cfg.train.threads is None:  # torch's default (all cores) in every process oversubscribes
-        per = max(1, (os.cpu_count() or world) // world)
-        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, threads=per))
-    ctx = mp.get_context("spawn")
-    messages, interrupt = ctx.Queue(), ctx.Event()
-    with tempfile.TemporaryDirectory() as tmp:
-        init = Path(tmp, "rendezvous").as_uri()
-        workers = [
-            ctx.Process(
-                target=_worker,
-                args=(run, rank, world, init, cfg, out_dir, resume, data, messages, interrupt),
-            )
-            for rank in range(world)
-        ]
-        for w in workers:
-            w.start()
-        try:
-            try:
-                return _relay(messages, workers, log)
-            except KeyboardInterrupt:
-                interrupt.set()
-                log("interrupt: the workers stop after this step and save `last`")
-                return _relay(messages, workers, log)
-        finally:
-            for w in workers:
-                w.join(timeout=10)
-                if w.is_alive():
-                    w.terminate()
+    ``entry`` returns ``("ok", value)`` or ``("error", exception)``; a user's error (a bad
+    data file, say) is raised here as it would be in one process."""
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-
-def _relay(messages, workers: list, log: Callable[[str], None]):
-    while True:
-        try:
-            kind, *body = messages.get(timeout=0.5)
-        except queues.Empty:
-            failed = [(r, w.exitcode) for r, w in enumerate(workers) if w.exitcode]
-            if failed:
-                rank, code = failed[0]
-                raise RuntimeError(f"training process {rank} exited with code {code}") from None
-            continue
-        if kind == "log":
-            log(body[0])
-        elif kind == "result":
-            return body[0]
-        else:  # error: (rank, exception or None, traceback text)
-            rank, error, text = body
-            for w in workers:
-                w.terminate()
-            if error is not None:
-                raise error
-            raise RuntimeError(f"training process {rank} failed:\n{text}")
-
-
-def _worker(run, rank, world, init, cfg, out_dir, resume, data, messages, interrupt) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the launcher turns Ctrl-C into `interrupt`
-    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
-    try:
-        log = (lambda m: messages.put(("log", m))) if rank == 0 else (lambda m: None)
-        result = run(cfg, out_dir, resume, log, World(rank, world, interrupt), data)
-        if rank == 0:
-            messages.put(("result", result))
-    except BaseException as e:  # noqa: BLE001 - reported to the launcher, which re-raises
-        messages.put(("error", rank, _picklable(e), traceback.format_exc()))
-    finally:
-        dist.destroy_process_group()
-
-
-def _picklable(e: BaseException) -> BaseException | None:
-    try:
-        pickle.loads(pickle.dumps(e))
-    except Exception:  # noqa: BLE001
-        return None
-    return e
+    launch_cfg = LaunchConfig(
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=cfg.train.processes,
+        run_id=uuid.uuid4().hex,
+        rdzv_backend="c10d",
+        rdzv_endpoint="127.0.0.1:0",
+        max_restarts=0,
+        monitor_interval=0.1,
+        start_method="spawn",
+    )
+    outcome = elastic_launch(launch_cfg, entry)(cfg, *args)[0]
+    kind, value = outcome
+    if kind == "error":
+        raise value
+    return value

@@ -3,8 +3,9 @@ step boundary, where its state is whole, instead of killing it mid-step.
 
 A job scheduler, ``timeout``, a container stop and a closed terminal send SIGTERM or SIGHUP;
 each then ends the run the way Ctrl-C does: the current step finishes, ``last`` is saved, and
-the run reports the signal (the command exits with 128 + its number). A second signal while
-the first is pending raises ``KeyboardInterrupt`` at once, for a run that must stop now.
+the run reports the signal (the command exits with 128 + its number). A second Ctrl-C while
+the first is pending raises ``KeyboardInterrupt`` at once, for a run that must stop now; a
+SIGTERM or SIGHUP then (a launcher passing the stop on) changes nothing.
 """
 
 from __future__ import annotations
@@ -41,9 +42,9 @@ class StopRequests:
         self._previous.clear()
 
     def _request(self, signum: int, frame: FrameType | None) -> None:
-        if self.signum:
+        if self.signum and signum == signal.SIGINT:
             raise KeyboardInterrupt
-        self.signum = signum
+        self.signum = self.signum or signum
 
 
 def exit_code(signum: int) -> int:

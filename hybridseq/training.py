@@ -8,18 +8,19 @@ state, for ``resume``) and, when the selection metric improved, a ``best`` one. 
 SIGTERM and SIGHUP stop the run after the current step with ``last`` saved (``signals``), so
 an interrupted run loses nothing and resumes exactly.
 
-One process is the world-size-1 case of data-parallel training (``parallel.World``): the loop
-has no branch on it.
+One process is the world-size-1 case of data-parallel training (``parallel.World``, torchrun
+and DistributedDataParallel): the loop has no branch on it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import random
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,7 @@ class Trainer:
     kind: str  # the loss (``losses.sequence_loss``)
     select: str  # the validation number that picks `best`
     generator: torch.Generator  # scheduled sampling's draws
+    net: torch.nn.Module | None = None  # what training calls: the model, or its DDP
     progress: Progress = field(default_factory=Progress)
     scheduler: LambdaLR | None = None
     ema: AveragedModel | None = None
@@ -220,14 +222,40 @@ def train(
     """Train a model; checkpoints go to ``out_dir/last`` and ``out_dir/best``.
 
     ``data`` gives the splits' raw pairs in memory (the forecaster's windows) instead of
-    ``cfg.data``'s files. With ``train.processes`` > 1, that many data-parallel worker
-    processes train it (``hybridseq.parallel``); the result is the same run's."""
+    ``cfg.data``'s files. Started by torchrun, this process is one rank of a data-parallel
+    run (``hybridseq.parallel``); with ``train.processes`` N > 1 it starts N ranks itself.
+    Either way the result is the same run's, rank 0's."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if cfg.train.processes > 1:
+    if cfg.train.processes > 1 and "WORLD_SIZE" not in os.environ:
         parallel.check(cfg, pick_device(cfg.train.device))
-        return parallel.launch(run, cfg, out_dir, resume, log, data)
-    return run(cfg, out_dir, resume, log, World(), data)
+        return parallel.launch(_rank, _per_rank_threads(cfg), out_dir, resume, data)
+    world = World.from_env(pick_device(cfg.train.device))
+    try:
+        return run(cfg, out_dir, resume, log if world.lead else _quiet, world, data)
+    finally:
+        world.close()
+
+
+def _rank(cfg: Config, out_dir: Path, resume: bool, data: Pairs | None) -> tuple[str, Any]:
+    """One rank started by ``train.processes``: ("ok", its result) or ("error", a user's
+    error, which the caller raises as one process would)."""
+    try:
+        return "ok", train(cfg, out_dir, resume, print, data)
+    except (ConfigError, ValueError, FileNotFoundError) as e:  # DataError, CheckpointError too
+        return "error", e
+
+
+def _per_rank_threads(cfg: Config) -> Config:
+    """torch's default of all cores in every rank oversubscribes: the cores over the ranks."""
+    if cfg.train.threads is not None:
+        return cfg
+    per = max(1, (os.cpu_count() or 1) // cfg.train.processes)
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, threads=per))
+
+
+def _quiet(message: str) -> None:
+    """The log of ranks other than 0."""
 
 
 def run(
@@ -283,26 +311,29 @@ def epoch_batches(t: Trainer) -> list[list[int]]:
     return order[t.progress.batch_in_epoch :]
 
 
-def train_batch(t: Trainer, idx: Sequence[int], stop: StopRequests) -> StepSync:
+def train_batch(t: Trainer, idx: list[int], stop: StopRequests) -> StepSync:
     """One optimisation step on this rank's shard of batch ``idx``; every rank returns the
-    same ``StepSync`` (the batch's target positions, rank 0's clock and stop request)."""
+    same ``StepSync`` (rank 0's clock, any rank's stop request)."""
     tc, progress = t.cfg.train, t.progress
     t.in_step = True
-    mine = t.world.shard(idx)
-    batch = collate([t.splits["train"].items[i] for i in mine], mine).to(t.device) if mine else None
+    items, mine = t.splits["train"].items, t.world.shard(idx)
+    n_batch = target_positions(items, idx, t.codec.target.is_tokens)
+    n_local = target_positions(items, mine, t.codec.target.is_tokens)
+    # an empty shard (a small batch over many ranks) runs one item at weight 0: DDP's
+    # gradient exchange needs every rank's backward
+    batch = collate([items[i] for i in mine or idx[:1]], mine or idx[:1]).to(t.device)
     ratio = teacher_forcing_ratio(tc, progress.step)
-    loss = forward_backward(t, batch, ratio)
+    loss = forward_backward(t, batch, ratio, t.world.loss_scale(n_local, n_batch))
     seconds = t.seconds_before + time.perf_counter() - t.started
     time_up = tc.max_minutes is not None and seconds / 60 > tc.max_minutes
-    n_local = batch.n_tokens if batch else 0
-    sync = t.world.sync(t.params, n_local, seconds, time_up, stop.signum)
+    sync = t.world.sync(seconds, time_up, stop.signum)
     grad_norm = clip_gradients(t, progress.step + 1)
     t.optimizer.step()
     t.scheduler.step()
     if t.ema is not None:
         t.ema.update_parameters(t.model)
     progress.step, progress.batch_in_epoch = progress.step + 1, progress.batch_in_epoch + 1
-    progress.seconds, t.tokens = sync.seconds, t.tokens + sync.tokens
+    progress.seconds, t.tokens = sync.seconds, t.tokens + n_batch
     t.loss, t.ratio, t.in_step = loss, ratio, False
     record_step(t, loss.detach(), grad_norm)
     return sync
@@ -339,17 +370,21 @@ def record_step(t: Trainer, loss: Tensor, grad_norm: Tensor | None) -> None:
     t.interval = Interval(0.0, 0, t.tokens, now)
 
 
-def forward_backward(t: Trainer, batch: Batch | None, ratio: float) -> Tensor:
-    """The batch's loss (a 0-d tensor) with its gradients in ``.grad``: a CUDA-graph replay
-    where one is recorded and teacher forcing is full, else eager. An empty shard (a small
-    batch over many ranks) contributes zero gradients."""
-    if t.graphs is not None and batch is not None and ratio == 1.0:
+def target_positions(items: list[tuple[Tensor, ...]], idx: list[int], tokens: bool) -> int:
+    """The target positions a batch of ``items[idx]`` has (``Batch.n_tokens``: EOS counts
+    for tokens), known to every rank without an exchange."""
+    return sum(len(items[i][1]) for i in idx) + (len(idx) if tokens else 0)
+
+
+def forward_backward(t: Trainer, batch: Batch, ratio: float, scale: float = 1.0) -> Tensor:
+    """The batch's loss (a 0-d tensor) with its gradients, times ``scale``, in ``.grad``
+    (through DDP, averaged over the ranks): a CUDA-graph replay where one is recorded and
+    teacher forcing is full, else eager."""
+    if t.graphs is not None and ratio == 1.0:
         return t.graphs(batch)
     t.optimizer.zero_grad(set_to_none=t.graphs is None)  # graphs keep the .grad tensors
-    if batch is None:
-        return torch.zeros(())
-    loss = batch_loss(t.model, batch, t.cfg.train, t.kind, ratio, t.generator)
-    loss.backward()
+    loss = batch_loss(t.net, batch, t.cfg.train, t.kind, ratio, t.generator)
+    (loss * scale).backward()
     return loss
 
 
@@ -362,13 +397,15 @@ def batch_loss(
     generator: torch.Generator | None = None,
     capturing: bool = False,
 ) -> Tensor:
-    """The training loss of one batch (the forward pass under ``tc.precision``); while a CUDA
-    graph records (``capturing``) autocast keeps no cache of cast weights."""
+    """The training loss of one batch (the forward pass under ``tc.precision``) of ``model``
+    (or its DistributedDataParallel); while a CUDA graph records (``capturing``) autocast
+    keeps no cache of cast weights."""
     half = tc.precision == "bfloat16"
     device = batch.src.device.type
     with torch.autocast(device, dtype=torch.bfloat16, enabled=half, cache_enabled=not capturing):
         out = model(batch.src, batch.tgt_in, batch.src_mask, ratio, generator, batch.tgt_cov)
-    return sequence_loss(out.float(), batch, kind, tc.label_smoothing, model.quantiles)
+    quantiles = parallel.unwrap(model).quantiles
+    return sequence_loss(out.float(), batch, kind, tc.label_smoothing, quantiles)
 
 
 def checkpoint(t: Trainer) -> bool:
@@ -512,7 +549,7 @@ def setup(
     data: Pairs | None = None,
 ) -> Trainer:
     """Data, codec, model, optimizer and schedule, fresh or from ``out_dir/last``."""
-    cfg, device, codec, splits, model = build(cfg, out_dir, resume, data)
+    cfg, device, codec, splits, model = build(cfg, out_dir, resume, world, data)
     tc = cfg.train
     t = Trainer(
         cfg=cfg,
@@ -536,7 +573,10 @@ def setup(
         t.progress = restore(load_trainer_state(out_dir / "last"), t)
         log(f"resuming {out_dir} at step {t.progress.step}")
     world.reseed(tc.seed, t.progress.step, t.generator)
-    if device.type == "cuda" and tc.cuda_graphs:
+    t.net = world.wrap(model)
+    # CUDA graphs record one process's forward and backward; under DDP the backward holds
+    # the gradient all-reduce, which they do not record here: DDP steps run eagerly
+    if device.type == "cuda" and tc.cuda_graphs and world.size == 1:
         t.graphs = GraphedBackward(
             t.params, lambda b, capturing: batch_loss(model, b, tc, t.kind, capturing=capturing)
         )
@@ -549,14 +589,14 @@ def setup(
     return t
 
 
-def build(cfg: Config, out_dir: Path, resume: bool, data: Pairs | None = None):
+def build(cfg: Config, out_dir: Path, resume: bool, world: World, data: Pairs | None = None):
     """The config (the saved model and data sections on resume), device, codec, encoded
     splits and model."""
     random.seed(cfg.train.seed)
     torch.manual_seed(cfg.train.seed)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
-    device = pick_device(cfg.train.device)
+    device = world.device(pick_device(cfg.train.device))
     raw = data if data is not None else read_splits(cfg.data, cfg.train.seed)
     if resume:
         saved_cfg, model, codec = load_checkpoint(out_dir / "last")
