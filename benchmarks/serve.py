@@ -83,11 +83,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(run: Path, max_batch: int, max_wait_ms: float) -> tuple[subprocess.Popen, str]:
+def start_server(
+    run: Path, max_batch: int, args: argparse.Namespace
+) -> tuple[subprocess.Popen, str]:
     """``hybridseq serve`` in a subprocess; returns it and its URL once /healthz answers."""
     port = _free_port()
     cmd = [sys.executable, "-m", "hybridseq.cli", "serve", str(run), "--port", str(port)]
-    cmd += ["--max-batch", str(max_batch), "--max-wait-ms", str(max_wait_ms)]
+    cmd += ["--max-batch", str(max_batch), "--max-wait-ms", str(args.max_wait_ms)]
+    cmd += ["--threads", str(args.threads)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -168,7 +171,7 @@ def levels(run: Path, words: list[str], args: argparse.Namespace) -> list[dict]:
     """Every client count with batching on (max_batch) and off (1), one server per mode."""
     rows = []
     for batching, max_batch in (("on", args.max_batch), ("off", 1)):
-        proc, url = start_server(run, max_batch, args.max_wait_ms)
+        proc, url = start_server(run, max_batch, args)
         try:
             load(url, words, 4, 2.0)  # warm-up, not reported
             for n in args.clients:
@@ -186,7 +189,7 @@ def levels(run: Path, words: list[str], args: argparse.Namespace) -> list[dict]:
 
 def soak(run: Path, words: list[str], args: argparse.Namespace) -> None:
     """32 clients with batching on for ``args.soak`` seconds; the server's RSS every tenth."""
-    proc, url = start_server(run, args.max_batch, args.max_wait_ms)
+    proc, url = start_server(run, args.max_batch, args)
     try:
         load(url, words, 4, 2.0)
         slice_s = args.soak / 10
@@ -226,13 +229,17 @@ def main() -> None:
     )
     p.add_argument("--max-batch", type=int, default=32)
     p.add_argument("--max-wait-ms", type=float, default=5.0)
+    p.add_argument("--threads", type=int, default=1, help="the server's decoder threads")
     p.add_argument("--soak", type=float, default=0.0, help="then 32 clients for this long")
     args = p.parse_args()
     words = read_words()
     with tempfile.TemporaryDirectory() as tmp:
         run = args.run or random_g2p_run(Path(tmp), words)
         what = f"trained run {run}" if args.run else "G2P recipe shape, random weights"
-        print(f"model: {what}; {len(words)} words; {os.cpu_count()} CPUs; {args.duration} s/level")
+        print(
+            f"model: {what}; {len(words)} words; {os.cpu_count()} CPUs; {args.threads} decoder "
+            f"thread(s); {args.duration} s per level"
+        )
         print(HEADER)
         print("|" + "---|" * 9)
         rows = levels(run, words, args)

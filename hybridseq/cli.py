@@ -267,7 +267,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         raise ValueError(f"serve needs the serve extra (pip install -e '.[serve]'): {e}") from None
     limits = {k: getattr(args, k) for k in ("max_batch", "max_wait_ms", "max_inputs")}
     limits.update(max_input_chars=args.max_input_chars, max_body_bytes=args.max_body_bytes)
-    serve(args.model, args.host, args.port, **limits)
+    serve(args.model, args.host, args.port, args.threads, **limits)
 
 
 def _add_decoding(parser: argparse.ArgumentParser) -> None:
@@ -461,6 +461,7 @@ def _add_serve(sub: Commands) -> None:
     v.add_argument("--max-inputs", type=int, default=64, help="inputs per request")
     v.add_argument("--max-input-chars", type=int, default=256, help="characters per input")
     v.add_argument("--max-body-bytes", type=int, default=1 << 20, help="request body size")
+    v.add_argument("--threads", type=int, default=1, help="the decoder's intra-op threads")
     v.set_defaults(func=cmd_serve)
 
 

@@ -92,9 +92,10 @@ class Served:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def load_served(path: str | Path) -> Served:
+def load_served(path: str | Path, threads: int | None = None) -> Served:
     """A forecasting run (``forecast.json``), an export (``export.json``, decoded by
-    onnxruntime) or a run / checkpoint directory (torch)."""
+    onnxruntime) or a run / checkpoint directory (torch); ``threads`` for onnxruntime (torch's
+    are process-wide: ``serve`` sets them)."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such run, checkpoint or export directory")
@@ -106,7 +107,7 @@ def load_served(path: str | Path) -> Served:
     if (path / "export.json").is_file():
         from hybridseq import runtime  # the export extra: onnxruntime
 
-        model = runtime.load(path)
+        model = runtime.load(path, threads=threads)
         return Served(path, predictor=model, info=predictor_info(model, "onnxruntime"))
     model = api.load(path, device="cpu")
     return Served(path, predictor=model, info=predictor_info(model, "torch"))
@@ -272,11 +273,13 @@ def create_app(
     max_input_chars: int = 256,
     max_body_bytes: int = 1 << 20,
     max_beam: int = 16,
+    threads: int | None = None,
 ) -> FastAPI:
     """The FastAPI app serving the model at ``model_path`` (see the module's docstring).
-    ``max_batch`` 1 turns micro-batching off: one request per decoder call."""
+    ``max_batch`` 1 turns micro-batching off: one request per decoder call. ``threads``: an
+    export's onnxruntime threads (None: its default)."""
     limits = Limits(max_batch, max_wait_ms, max_inputs, max_input_chars, max_body_bytes, max_beam)
-    served = load_served(model_path)
+    served = load_served(model_path, threads)
     batcher = None
     if served.predictor is not None:
         model = served.predictor
@@ -395,8 +398,24 @@ async def _read_series(request: Request, served: Served) -> tuple[dict, dict, di
         raise HTTPException(422, str(e)) from None
 
 
-def serve(path: str | Path, host: str = "127.0.0.1", port: int = 8000, **limits: Any) -> None:
-    """Load the model at ``path`` and serve it with uvicorn until interrupted."""
+def serve(
+    path: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    threads: int | None = 1,
+    **limits: Any,
+) -> None:
+    """Load the model at ``path`` and serve it with uvicorn until interrupted.
+
+    ``threads`` is the decoder's intra-op threads (torch, or onnxruntime for an export; None:
+    the library's default). One is the default: micro-batching already fills each call, and on
+    a machine of 2 cores that the clients share, a second torch thread waiting on a busy core
+    cost 3/4 of the batched throughput (benchmarks/serve.py, 32 clients: 36 against 136
+    requests/s)."""
+    import torch
     import uvicorn
 
-    uvicorn.run(create_app(path, **limits), host=host, port=port, log_level="info")
+    if threads is not None:
+        torch.set_num_threads(threads)
+    app = create_app(path, threads=threads, **limits)
+    uvicorn.run(app, host=host, port=port, log_level="info")
