@@ -245,7 +245,11 @@ class TrainConfig:
     # data-parallel processes on CPU (gloo): each trains on 1/N of every batch and their
     # gradients are summed, so a step is the whole batch's; threads then count per process
     processes: int = 1
-    batch_size: int = 64  # sentences per batch
+    batch_size: int = 64  # sentences per batch (at most, with batch_tokens)
+    # at most this many source + target positions per batch, padding included (n x the
+    # longest source + target), as fairseq's --max-tokens; None: batches of batch_size
+    batch_tokens: int | None = None
+    accumulate: int = 1  # batches per optimizer step (gradient accumulation), exact under DDP
     max_steps: int = 2000
     max_epochs: int | None = None
     max_minutes: float | None = None  # stop (validate, save) once training has run this long
@@ -311,12 +315,21 @@ class TrainConfig:
             raise ConfigError("train.sampling_k: the exponential schedule needs 0 < k < 1")
         if self.sampling_schedule == "inverse_sigmoid" and self.sampling_k < 1.0:
             raise ConfigError("train.sampling_k: the inverse_sigmoid schedule needs k >= 1")
-        for name in ("batch_size", "max_steps", "eval_every", "processes", "log_every"):
+        for name in (
+            "batch_size",
+            "max_steps",
+            "eval_every",
+            "processes",
+            "log_every",
+            "accumulate",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name}: must be >= 1")
         if self.keep_checkpoints < 0:
             raise ConfigError("train.keep_checkpoints: must be >= 0")
-        _at_least("train", self, ("threads", "eval_max", "max_epochs", "patience"), 1)
+        _at_least(
+            "train", self, ("threads", "eval_max", "max_epochs", "patience", "batch_tokens"), 1
+        )
         _at_least("train", self, ("warmup_steps",), 0)
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"train.label_smoothing: {self.label_smoothing} is not in [0, 1)")

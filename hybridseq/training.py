@@ -14,6 +14,7 @@ and DistributedDataParallel): the loop has no branch on it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -275,8 +276,8 @@ def run(
         try:
             done = tc.validate_first and not resume and checkpoint(t)
             while not done:
-                for idx in epoch_batches(t):
-                    sync = train_batch(t, idx, stop)
+                for batches in epoch_batches(t):
+                    sync = train_batch(t, batches, stop)
                     show_progress(bar, t)
                     if sync.signum:
                         return interrupted(t, sync.signum)
@@ -297,33 +298,33 @@ def run(
 # --------------------------------------------------------------------------- its steps
 
 
-def epoch_batches(t: Trainer) -> list[list[int]]:
-    """The rest of the current epoch's batches (indices into the training items), in the
-    order every rank draws: length-bucketed and shuffled with the epoch's seed."""
+def epoch_batches(t: Trainer) -> list[list[list[int]]]:
+    """The rest of the current epoch's steps, each ``train.accumulate`` batches (indices into
+    the training items), in the order every rank draws: length-bucketed and shuffled with the
+    epoch's seed; with ``train.batch_tokens``, batches of at most that many source + target
+    positions, padding included."""
     tc, items = t.cfg.train, t.splits["train"].items
+    by_tokens = tc.batch_tokens is not None
+    lengths = [len(x[0]) + len(x[1]) for x in items] if by_tokens else pair_lengths(items)
     order = batch_indices(
-        pair_lengths(items),
+        lengths,
         tc.batch_size,
         bucket=tc.bucket,
         shuffle=True,
         seed=tc.seed + t.progress.epoch,
-    )
-    return order[t.progress.batch_in_epoch :]
+        max_tokens=tc.batch_tokens,
+    )[t.progress.batch_in_epoch :]
+    return [order[i : i + tc.accumulate] for i in range(0, len(order), tc.accumulate)]
 
 
-def train_batch(t: Trainer, idx: list[int], stop: StopRequests) -> StepSync:
-    """One optimisation step on this rank's shard of batch ``idx``; every rank returns the
-    same ``StepSync`` (rank 0's clock, any rank's stop request)."""
+def train_batch(t: Trainer, batches: list[list[int]], stop: StopRequests) -> StepSync:
+    """One optimisation step on this rank's shards of ``batches`` (``train.accumulate`` of
+    them, gradients summed); every rank returns the same ``StepSync`` (rank 0's clock, any
+    rank's stop request)."""
     tc, progress = t.cfg.train, t.progress
     t.in_step = True
-    items, mine = t.splits["train"].items, t.world.shard(idx)
-    n_batch = target_positions(items, idx, t.codec.target.is_tokens)
-    n_local = target_positions(items, mine, t.codec.target.is_tokens)
-    # an empty shard (a small batch over many ranks) runs one item at weight 0: DDP's
-    # gradient exchange needs every rank's backward
-    batch = collate([items[i] for i in mine or idx[:1]], mine or idx[:1]).to(t.device)
     ratio = teacher_forcing_ratio(tc, progress.step)
-    loss = forward_backward(t, batch, ratio, t.world.loss_scale(n_local, n_batch))
+    loss, n_batch = accumulate_gradients(t, batches, ratio)
     seconds = t.seconds_before + time.perf_counter() - t.started
     time_up = tc.max_minutes is not None and seconds / 60 > tc.max_minutes
     sync = t.world.sync(seconds, time_up, stop.signum)
@@ -332,7 +333,10 @@ def train_batch(t: Trainer, idx: list[int], stop: StopRequests) -> StepSync:
     t.scheduler.step()
     if t.ema is not None:
         t.ema.update_parameters(t.model)
-    progress.step, progress.batch_in_epoch = progress.step + 1, progress.batch_in_epoch + 1
+    progress.step, progress.batch_in_epoch = (
+        progress.step + 1,
+        progress.batch_in_epoch + len(batches),
+    )
     progress.seconds, t.tokens = sync.seconds, t.tokens + n_batch
     t.loss, t.ratio, t.in_step = loss, ratio, False
     record_step(t, loss.detach(), grad_norm)
@@ -370,19 +374,44 @@ def record_step(t: Trainer, loss: Tensor, grad_norm: Tensor | None) -> None:
     t.interval = Interval(0.0, 0, t.tokens, now)
 
 
+def accumulate_gradients(t: Trainer, batches: list[list[int]], ratio: float) -> tuple[Tensor, int]:
+    """Forward and backward of this rank's shard of every batch of a step, each loss weighted
+    by its share of the step's target positions, so that the summed (and, under DDP, rank-
+    averaged) gradient is the gradient of the whole step's mean. DDP exchanges gradients
+    after the last batch only. Returns the local mean loss and the step's target positions.
+    """
+    items, tokens = t.splits["train"].items, t.codec.target.is_tokens
+    n_step = sum(target_positions(items, idx, tokens) for idx in batches)
+    total, n_mine = torch.zeros((), device=t.device), 0
+    for j, idx in enumerate(batches):
+        mine = t.world.shard(idx)
+        n_local = target_positions(items, mine, tokens)
+        # an empty shard (a small batch over many ranks) runs one item at weight 0: DDP's
+        # gradient exchange needs every rank's backward
+        batch = collate([items[i] for i in mine or idx[:1]], mine or idx[:1]).to(t.device)
+        exchange = j == len(batches) - 1 or not hasattr(t.net, "no_sync")
+        with contextlib.nullcontext() if exchange else t.net.no_sync():
+            loss = forward_backward(t, batch, ratio, t.world.loss_scale(n_local, n_step), j == 0)
+        total, n_mine = total + loss.detach() * n_local, n_mine + n_local
+    return total / max(n_mine, 1), n_step
+
+
 def target_positions(items: list[tuple[Tensor, ...]], idx: list[int], tokens: bool) -> int:
     """The target positions a batch of ``items[idx]`` has (``Batch.n_tokens``: EOS counts
     for tokens), known to every rank without an exchange."""
     return sum(len(items[i][1]) for i in idx) + (len(idx) if tokens else 0)
 
 
-def forward_backward(t: Trainer, batch: Batch, ratio: float, scale: float = 1.0) -> Tensor:
+def forward_backward(
+    t: Trainer, batch: Batch, ratio: float, scale: float = 1.0, first: bool = True
+) -> Tensor:
     """The batch's loss (a 0-d tensor) with its gradients, times ``scale``, in ``.grad``
-    (through DDP, averaged over the ranks): a CUDA-graph replay where one is recorded and
-    teacher forcing is full, else eager."""
+    (added to those there unless ``first``; through DDP, averaged over the ranks): a
+    CUDA-graph replay where one is recorded and teacher forcing is full, else eager."""
     if t.graphs is not None and ratio == 1.0:
         return t.graphs(batch)
-    t.optimizer.zero_grad(set_to_none=t.graphs is None)  # graphs keep the .grad tensors
+    if first:
+        t.optimizer.zero_grad(set_to_none=t.graphs is None)  # graphs keep the .grad tensors
     loss = batch_loss(t.net, batch, t.cfg.train, t.kind, ratio, t.generator)
     (loss * scale).backward()
     return loss
@@ -576,7 +605,8 @@ def setup(
     t.net = world.wrap(model)
     # CUDA graphs record one process's forward and backward; under DDP the backward holds
     # the gradient all-reduce, which they do not record here: DDP steps run eagerly
-    if device.type == "cuda" and tc.cuda_graphs and world.size == 1:
+    # (and one batch's: with train.accumulate, eager too)
+    if device.type == "cuda" and tc.cuda_graphs and world.size == 1 and tc.accumulate == 1:
         t.graphs = GraphedBackward(
             t.params, lambda b, capturing: batch_loss(model, b, tc, t.kind, capturing=capturing)
         )

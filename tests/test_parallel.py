@@ -28,10 +28,11 @@ def _weights(path):
 
 def test_two_processes_take_the_steps_of_one(tmp_path):
     """Same batches, shards of them, token-weighted gradient sum: the same weights (up to the
-    order of float additions). Batches of 199 and 1 pairs: one rank's shard is then empty."""
+    order of float additions). Batches of 199 and 1 pairs, accumulated into one step: one
+    rank's shard of the second is empty, and DDP exchanges gradients after it only."""
     raw = tiny_train_dict(steps=4)
     raw["model"]["dropout"] = 0.0
-    raw["train"].update(batch_size=199, eval_every=2, threads=1)
+    raw["train"].update(batch_size=199, eval_every=2, threads=1, accumulate=2)
     one = api.train(raw, tmp_path / "one", log=lambda m: None)
     lines: list[str] = []
     raw["train"]["processes"] = 2

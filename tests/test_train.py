@@ -362,3 +362,36 @@ def test_averaging_refuses_other_models_and_runs_without_kept_checkpoints(tmp_pa
     assert "no step-<N> checkpoints" in capsys.readouterr().err
     with pytest.raises(ValueError, match="must be >= 1"):  # last=0 would slice every one
         api.average([tmp_path / "a"], tmp_path / "x", last=0)
+
+
+def test_accumulated_batches_give_the_gradient_of_their_union(tmp_path):
+    """train.accumulate: each batch's loss weighted by its share of the step's target
+    positions, so two batches' summed gradient is their union's."""
+    from hybridseq import training
+    from hybridseq.parallel import World
+
+    raw = tiny_train_dict()
+    raw["model"]["dropout"] = 0.0
+    t = training.setup(api.as_config(raw), tmp_path, False, lambda m: None, World())
+    idx = list(range(12))
+    loss_two, n_two = training.accumulate_gradients(t, [idx[:5], idx[5:]], 1.0)
+    grads = [p.grad.clone() for p in t.params]
+    loss_one, n_one = training.accumulate_gradients(t, [idx], 1.0)
+    assert n_two == n_one and float(loss_two) == pytest.approx(float(loss_one), rel=1e-5)
+    for g, p in zip(grads, t.params, strict=True):
+        torch.testing.assert_close(g, p.grad, rtol=1e-5, atol=1e-7)
+
+
+def test_token_batches_hold_at_most_batch_tokens_positions(tmp_path):
+    from hybridseq import training
+    from hybridseq.parallel import World
+
+    raw = tiny_train_dict()
+    raw["train"].update(batch_tokens=40, batch_size=1000, accumulate=3)
+    t = training.setup(api.as_config(raw), tmp_path, False, lambda m: None, World())
+    items = t.splits["train"].items
+    steps = training.epoch_batches(t)
+    batches = [b for step in steps for b in step]
+    assert all(len(step) <= 3 for step in steps) and len(steps[0]) == 3
+    assert sorted(i for b in batches for i in b) == list(range(len(items)))
+    assert all(len(b) * max(len(items[i][0]) + len(items[i][1]) for i in b) <= 40 for b in batches)
