@@ -9,10 +9,12 @@ is set to the word's length + 1 steps (about the phones a trained model emits; u
 would run to the recipe's longer limit). Words come from the CMUdict test set where it is
 present (/work/shared/data/g2p-cmudict-test/test.tsv), else are random letters.
 
-Prints per level: clients, batching, requests/s, p50/p95/p99 latency (ms), errors and the
-server's peak RSS (VmHWM from /proc); and the throughput ratio at 32 clients. ``--soak S``
-then runs 32 clients for S seconds with batching on and prints the server's RSS every tenth of
-it (memory should not grow). Every loop is bounded by a deadline; traffic goes to 127.0.0.1.
+Prints per level: clients, batching, requests/s, p50/p95/p99 latency (ms), errors, the
+server's peak RSS (VmHWM from /proc), the mean batch and the server's CPU time per request
+(which depends far less than the rates on what else keeps the cores busy); and the throughput
+ratio at 32 clients. ``--soak S`` then runs 32 clients for S seconds with batching on and
+prints the server's RSS every tenth of it (memory should not grow). Every loop is bounded by a
+deadline; traffic goes to 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -131,6 +133,12 @@ def client(url: str, words: list[str], seed: int, until: float, out: list) -> No
             out.append((time.perf_counter() - start, ok))
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def decoder_calls(url: str) -> dict[int, int]:
     """The server's decoder calls so far by their size in inputs (from /v1/model)."""
     calls = httpx.get(url + "/v1/model", timeout=10.0).json()["batching"]["calls"]
@@ -175,8 +183,10 @@ def levels(run: Path, words: list[str], args: argparse.Namespace) -> list[dict]:
         try:
             load(url, words, 4, 2.0)  # warm-up, not reported
             for n in args.clients:
-                before = decoder_calls(url)
+                before, cpu = decoder_calls(url), cpu_seconds(proc.pid)
                 row = {"clients": n, "batching": batching, **load(url, words, n, args.duration)}
+                served = max(1.0, row["rps"] * args.duration)
+                row["cpu_ms"] = 1000 * (cpu_seconds(proc.pid) - cpu) / served
                 row["peak_rss_mib"] = memory_kib(proc.pid)["VmHWM"] / 1024
                 row["mean_batch"] = mean_batch(before, decoder_calls(url))
                 rows.append(row)
@@ -208,7 +218,7 @@ def soak(run: Path, words: list[str], args: argparse.Namespace) -> None:
 
 HEADER = (
     "| clients | batching | req/s | p50 ms | p95 ms | p99 ms | errors | server peak RSS MiB "
-    "| mean batch |"
+    "| mean batch | server CPU ms/req |"
 )
 
 
@@ -216,7 +226,7 @@ def _format(row: dict) -> str:
     return (
         f"| {row['clients']:>7} | {row['batching']:>8} | {row['rps']:7.1f} | {row['p50']:6.1f} "
         f"| {row['p95']:6.1f} | {row['p99']:6.1f} | {row['errors']:6d} "
-        f"| {row['peak_rss_mib']:19.1f} | {row['mean_batch']:10.1f} |"
+        f"| {row['peak_rss_mib']:19.1f} | {row['mean_batch']:10.1f} | {row['cpu_ms']:17.2f} |"
     )
 
 
@@ -241,7 +251,7 @@ def main() -> None:
             f"thread(s); {args.duration} s per level"
         )
         print(HEADER)
-        print("|" + "---|" * 9)
+        print("|" + "---|" * 10)
         rows = levels(run, words, args)
         by = {(r["clients"], r["batching"]): r["rps"] for r in rows}
         if (32, "on") in by and by.get((32, "off")):
