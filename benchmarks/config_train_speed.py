@@ -3,7 +3,7 @@ per second of the training step (``hybridseq.training.forward_backward``, clippi
 optimizer) over the batches training would draw (length bucketing included), without
 validation or checkpoints.
 
-    python benchmarks/config_train_speed.py configs/g2p_lstm_attention.yaml [--threads 2]
+    python benchmarks/config_train_speed.py hybridseq/configs/g2p_lstm_attention.yaml [--threads 2]
         [--batches 40] [--repeats 3] [--profile] [--set KEY=VALUE ...]
 
 For A/B timings of a change, run it from two checkouts (``PYTHONPATH=<checkout>``) one after

@@ -3,9 +3,9 @@ one run, for both families at the seed shapes.
 
     python benchmarks/export_speed.py [--quick] [--threads N] [--json]
 
-Models: ``configs/seed_lstm_attention.yaml`` (seed 002: 1,000-symbol vocabularies, embedding
+Models: the shipped ``seed_lstm_attention.yaml`` (seed 002: 1,000-symbol vocabularies, embedding
 256, LSTM 2 x 512 both sides, additive attention; a 20-token source) and
-``configs/seed_hybrid.yaml`` (seed 000: 512-wide vectors, Transformer encoder d_model 512 x 6
+``seed_hybrid.yaml`` (seed 000: 512-wide vectors, Transformer encoder d_model 512 x 6
 layers, LSTM decoder 2 x 512 without attention; a 10-step source), with random weights: the
 work does not depend on what was learned. Every output is exactly 30 steps: tokens by a
 fixed 30-step greedy loop (argmax fed back, no EOS), vectors by a 30-step rollout, written the
@@ -40,8 +40,8 @@ from hybridseq.vocab import BOS_ID, SPECIALS, Vocab
 ROOT = Path(__file__).resolve().parent.parent
 STEPS = 30
 SHAPES = {
-    "lstm_attention": ("configs/seed_lstm_attention.yaml", 20),
-    "hybrid": ("configs/seed_hybrid.yaml", 10),
+    "lstm_attention": ("hybridseq/configs/seed_lstm_attention.yaml", 20),
+    "hybrid": ("hybridseq/configs/seed_hybrid.yaml", 10),
 }
 
 

@@ -4,7 +4,7 @@ posting one word per request for a fixed time, with micro-batching on and off.
     python benchmarks/serve.py [--run RUN] [--duration 10] [--soak 300]
 
 Without ``--run`` (a trained G2P run directory) it serves a model of the G2P recipe's shape
-(configs/g2p_lstm_attention.yaml, 2.4 M parameters) with random weights, whose decoding limit
+(the shipped g2p_lstm_attention.yaml, 2.4 M) with random weights, whose decoding limit
 is set to the word's length + 1 steps (about the phones a trained model emits; untrained, it
 would run to the recipe's longer limit). Words come from the CMUdict test set where it is
 present (/work/shared/data/g2p-cmudict-test/test.tsv), else are random letters.
@@ -73,7 +73,7 @@ def random_g2p_run(out: Path, words: list[str]) -> Path:
         "decode.max_len_a=1.0",
         "decode.max_len_b=1",
     ]
-    cfg = api.as_config(ROOT / "configs/g2p_lstm_attention.yaml", overrides)
+    cfg = api.as_config(ROOT / "hybridseq/configs/g2p_lstm_attention.yaml", overrides)
     torch.manual_seed(0)
     save_checkpoint(out / "best", cfg, build_model(cfg.model).eval(), codec)
     return out

@@ -1,7 +1,7 @@
 """The Python API. The command line (``hybridseq.cli``) is a thin layer over these functions.
 
 import hybridseq
-result = hybridseq.train("configs/demo.yaml", out="runs/demo")
+result = hybridseq.train("demo", out="runs/demo")  # a shipped config, or a YAML path
 model = hybridseq.load("runs/demo")           # best checkpoint
 model.predict(["a b c"])                       # -> ["c b a"]
 model.evaluate("test.tsv", metrics=["exact_match"])
@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from hybridseq import shipped
 from hybridseq import synth as synthetic
 from hybridseq.checkpoint import (
     CheckpointError,
@@ -36,12 +37,13 @@ from hybridseq.training import train as _train
 
 
 def as_config(config: str | Path | dict | Config, overrides: Sequence[str] = ()) -> Config:
-    """A Config from a YAML path, a plain dict or a Config, with ``key=value`` overrides."""
+    """A Config from a YAML path (or the name of a shipped config, ``hybridseq.shipped``,
+    where no such file exists), a plain dict or a Config, with ``key=value`` overrides."""
     if isinstance(config, Config):
         return config_from_dict(apply_overrides(config.to_dict(), list(overrides)))
     if isinstance(config, dict):
         return config_from_dict(apply_overrides(config, list(overrides)))
-    return load_config(config, list(overrides))
+    return load_config(shipped.resolve(config), list(overrides))
 
 
 def train(

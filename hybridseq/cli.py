@@ -6,8 +6,9 @@
     hybridseq export RUN --out DIR [--quantize int8]   (ONNX; predict/evaluate take DIR too)
     hybridseq synth TASK --n N [--out FILE] [--seed S]
     hybridseq average CKPT [CKPT ...] --out DIR   (or RUN_DIR --last N: its kept step checkpoints)
-    hybridseq summary CONFIG [--json]
+    hybridseq summary RUN_OR_CONFIG [--json]
     hybridseq demo [--json]
+    hybridseq configs [show NAME]   (the example configs shipped in the package)
     hybridseq forecast train|forecast|evaluate ...   (series in a CSV; the `forecast` extra)
     hybridseq serve RUN_OR_EXPORT [--host 127.0.0.1] [--port 8000]   (HTTP; the `serve` extra)
 
@@ -312,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_synth,
         _add_summary,
         _add_demo,
+        _add_configs,
         _add_plot,
         _add_forecast,
         _add_serve,
@@ -351,7 +353,7 @@ def _add_set(c: argparse.ArgumentParser) -> None:
 
 def _add_train(sub: Commands) -> None:
     t = _command(sub, "train", "train a model from a YAML config", cmd_train)
-    t.add_argument("config", help="YAML config (see configs/)")
+    t.add_argument("config", help=CONFIG_HELP)
     _add_set(t)
     t.add_argument("--out", default="runs/latest", help="run directory: checkpoints best, last")
     t.add_argument("--resume", action="store_true", help="continue from OUT/last")
@@ -420,7 +422,11 @@ def _add_synth(sub: Commands) -> None:
 
 def _add_summary(sub: Commands) -> None:
     m = _command(sub, "summary", "parameter counts and shapes per component", cmd_summary)
-    m.add_argument("config", help="YAML config")
+    m.add_argument(
+        "config",
+        help="a run or checkpoint directory (its trained model), or a config (file or shipped "
+        "name) whose data files or synth give the vocabularies and widths",
+    )
     _add_set(m)
     m.add_argument("--json", action="store_true", help="print the summary as JSON")
 
@@ -442,6 +448,28 @@ def _add_plot(sub: Commands) -> None:
     c = _command(sub, "plot", "draw a run's learning curves (from RUN/metrics.jsonl)", cmd_plot)
     c.add_argument("run", metavar="RUN", help="run directory")
     c.add_argument("--out", help="PNG to write (default: RUN/curves.png)")
+
+
+CONFIG_HELP = "YAML config file, or a shipped config's name such as demo (hybridseq configs)"
+
+
+def cmd_configs(args: argparse.Namespace) -> None:
+    from hybridseq import shipped
+
+    if args.action == "show":
+        if not args.name:
+            raise ValueError("configs show NAME: which config? (hybridseq configs lists them)")
+        sys.stdout.write(shipped.path(args.name).read_text(encoding="utf-8"))
+        return
+    width = max(map(len, shipped.names()))
+    for name in shipped.names():
+        print(f"{name:<{width}}  {shipped.about(name)}")
+
+
+def _add_configs(sub: Commands) -> None:
+    c = _command(sub, "configs", "list the shipped example configs, or show one", cmd_configs)
+    c.add_argument("action", nargs="?", choices=["list", "show"], default="list")
+    c.add_argument("name", nargs="?", help="the config to show, e.g. demo")
 
 
 def _add_forecast(sub: Commands) -> None:

@@ -91,9 +91,9 @@ def test_train_predict_evaluate_end_to_end(tmp_path):
 
 
 def test_summary_reports_the_seed_counts():
-    r = run("summary", "configs/seed_lstm_attention.yaml", "--json")
+    r = run("summary", "seed_lstm_attention", "--json")
     assert json.loads(r.stdout)["parameters"] == 10_467_304
-    comps = json.loads(run("summary", "configs/seed_hybrid.yaml", "--json").stdout)["components"]
+    comps = json.loads(run("summary", "seed_hybrid", "--json").stdout)["components"]
     assert comps["encoder"]["parameters"] == 18_914_304
     assert comps["decoder"]["parameters"] == 4_202_496
 

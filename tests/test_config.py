@@ -9,7 +9,7 @@ import yaml
 
 from hybridseq.config import ConfigError, config_from_dict, load_config
 
-CONFIGS = Path(__file__).parent.parent / "configs"
+CONFIGS = Path(__file__).parent.parent / "hybridseq" / "configs"
 BASE = {"data": {"synth": {"task": "reverse"}}}
 
 

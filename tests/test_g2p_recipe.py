@@ -126,9 +126,9 @@ def test_run_trains_scores_and_writes_predictions(tmp_path, monkeypatch):
 
 
 def test_gpu_config_is_the_measured_command():
-    """configs/g2p_lstm_attention_gpu.yaml holds what BENCHMARKS.md's H100 row ran: the CPU
+    """The shipped g2p_lstm_attention_gpu.yaml holds what BENCHMARKS.md's H100 row ran: the CPU
     recipe with these overrides (run.py --minutes 6.0 set train.max_minutes)."""
-    configs = Path(__file__).resolve().parents[1] / "configs"
+    configs = Path(__file__).resolve().parents[1] / "hybridseq" / "configs"
     measured = [
         "train.device=cuda",
         "train.max_minutes=6.0",

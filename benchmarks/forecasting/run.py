@@ -341,7 +341,7 @@ def parse_args() -> argparse.Namespace:
         choices=["hybrid", "lstm_attention"],
         help="default: the --config's family, else hybrid",
     )
-    p.add_argument("--config", help="default: configs/forecast_<family>.yaml")
+    p.add_argument("--config", help="default: hybridseq/configs/forecast_<family>.yaml")
     p.add_argument("--minutes", type=float, default=30.0, help="training budget, whole data set")
     p.add_argument("--lookback", type=float, default=3.0, help="most past points, in horizons")
     p.add_argument("--min-lookback", type=float, default=1.0, help="fewest, in horizons")
@@ -386,7 +386,7 @@ def parse_args() -> argparse.Namespace:
     args = p.parse_args()
     if args.config is None:
         args.family = args.family or "hybrid"
-        args.config = ROOT / "configs" / f"forecast_{args.family}.yaml"
+        args.config = ROOT / "hybridseq" / "configs" / f"forecast_{args.family}.yaml"
     args.config = Path(args.config)
     args.raw = yaml.safe_load(args.config.read_text())
     args.family = args.family or args.raw["model"].get("family", "hybrid")

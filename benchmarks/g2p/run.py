@@ -2,7 +2,7 @@
 its best checkpoint (chosen on dev WER), decode the test words greedily and with beam search,
 and report WER, PER, parameters, training time and decoding words/s.
 
-    python benchmarks/g2p/run.py --config configs/g2p_lstm_attention.yaml [--minutes 35]
+    python benchmarks/g2p/run.py --config hybridseq/configs/g2p_lstm_attention.yaml [--minutes 35]
     python benchmarks/g2p/run.py --score-only runs/g2p-lstm_attention   # no training
     python benchmarks/g2p/run.py --score-only runs/g2p-a runs/g2p-b    # an ensemble of both
     python benchmarks/g2p/run.py --config ... --average 5   # also try the last 5 checkpoints' mean
@@ -156,7 +156,9 @@ def run(args: argparse.Namespace) -> dict:
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--config", type=Path, help="a G2P config to train, e.g. configs/g2p_*.yaml")
+    what.add_argument(
+        "--config", type=Path, help="a G2P config to train (hybridseq/configs/g2p_*.yaml)"
+    )
     what.add_argument(
         "--score-only",
         type=Path,
