@@ -53,10 +53,13 @@ def train(
     resume: bool = False,
     log=print,
     data: dict[str, list] | None = None,
+    overwrite: bool = False,
 ) -> TrainResult:
     """Train from a config; checkpoints are written to ``out/last`` and ``out/best``.
-    ``data`` gives the splits' pairs in memory instead of the config's files."""
-    return _train(as_config(config, overrides), out, resume=resume, log=log, data=data)
+    ``data`` gives the splits' pairs in memory instead of the config's files. An ``out``
+    that holds a run needs ``resume`` (continue it) or ``overwrite`` (replace it)."""
+    cfg = as_config(config, overrides)
+    return _train(cfg, out, resume=resume, log=log, data=data, overwrite=overwrite)
 
 
 @dataclass
@@ -280,7 +283,7 @@ def demo(out: str | Path = "runs/demo", overrides: Sequence[str] = (), log=print
     """The built-in default: train the hybrid on reversing sequences of 5-20 symbols, then
     decode 1,000 held-out sequences (none seen in training) and report their accuracy."""
     cfg = as_config(DEMO_CONFIG, overrides)
-    result = train(cfg, out, log=log)
+    result = train(cfg, out, log=log, overwrite=True)  # the demo's directory is its own
     model = load(Path(out) / "best")
     test = read_splits(cfg.data, cfg.train.seed)["test"]
     metrics = model.evaluate(test, metrics=["exact_match", "token_accuracy"])

@@ -1,6 +1,6 @@
 """The ``hybridseq`` command: a thin layer over ``hybridseq.api``.
 
-    hybridseq train CONFIG [--set key=value ...] [--out DIR] [--resume]
+    hybridseq train CONFIG [--set key=value ...] [--out DIR] [--resume | --overwrite]
     hybridseq predict CKPT [INPUT] [--beam N] [--dtype float16] [--output FILE] [--attention DIR]
     hybridseq evaluate CKPT DATA [--metrics a,b] [--beam N] [--dtype float16] [--json]
     hybridseq export RUN --out DIR [--quantize int8]   (ONNX; predict/evaluate take DIR too)
@@ -47,7 +47,9 @@ def _jsonable(x):
 
 def cmd_train(args: argparse.Namespace) -> None:
     log = (lambda m: print(m, file=sys.stderr)) if args.json else print
-    result = api.train(args.config, args.out, args.set, resume=args.resume, log=log)
+    result = api.train(
+        args.config, args.out, args.set, resume=args.resume, log=log, overwrite=args.overwrite
+    )
     if args.json:
         _print_json(
             {
@@ -357,6 +359,9 @@ def _add_train(sub: Commands) -> None:
     _add_set(t)
     t.add_argument("--out", default="runs/latest", help="run directory: checkpoints best, last")
     t.add_argument("--resume", action="store_true", help="continue from OUT/last")
+    t.add_argument(
+        "--overwrite", action="store_true", help="replace the run OUT holds (its checkpoints)"
+    )
     t.add_argument("--json", action="store_true", help="print the result as JSON")
 
 

@@ -32,7 +32,13 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     columns = _columns_from_args(args)
     result = fit_forecaster(
-        args.data, args.config, args.out, columns=columns, overrides=args.set, resume=args.resume
+        args.data,
+        args.config,
+        args.out,
+        columns=columns,
+        overrides=args.set,
+        resume=args.resume,
+        overwrite=args.overwrite,
     )
     best = ", ".join(f"{k} {v:.4g}" for k, v in result.best.items())
     print(f"best checkpoint: {args.out}/best ({best})")
@@ -81,6 +87,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--out", default="runs/forecast", help="output directory")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     t.add_argument("--resume", action="store_true", help="continue from OUT/last")
+    t.add_argument("--overwrite", action="store_true", help="replace the run OUT holds")
     _add_column_flags(t)
     t.set_defaults(func=cmd_train)
 

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hybridseq import api
+from hybridseq import api, rundir
 from hybridseq.baselines import BASELINES, baseline_forecasts
 from hybridseq.checkpoint import CheckpointError
 from hybridseq.config import Config, ConfigError, ForecastConfig, from_dict
@@ -74,6 +74,7 @@ def fit_forecaster(
     overrides: Sequence[str] = (),
     resume: bool = False,
     log=print,
+    overwrite: bool = False,
 ) -> TrainResult:
     """Train a global model on windows of all series.
 
@@ -103,11 +104,12 @@ def fit_forecaster(
         f"{len(series.values)} series -> windows: "
         + ", ".join(f"{len(v)} {k}" for k, v in windows.items())
     )
+    rundir.prepare(Path(out), resume, overwrite)  # before forecast.json is replaced
     save_fitted(Path(out), fitted)
     pairs = {
         k: [tuple(np.asarray(x, np.float32) for x in w) for w in v] for k, v in windows.items()
     }
-    return api.train(cfg, out, resume=resume, log=log, data=pairs)
+    return api.train(cfg, out, resume=resume, log=log, data=pairs, overwrite=overwrite)
 
 
 def _fit(series: SeriesSet, fc: ForecastConfig) -> tuple[dict, dict, dict]:

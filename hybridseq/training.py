@@ -32,7 +32,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
-from hybridseq import metrics, parallel
+from hybridseq import metrics, parallel, rundir
 from hybridseq.checkpoint import (
     load_checkpoint,
     load_trainer_state,
@@ -214,6 +214,46 @@ class Trainer:
 
 
 def train(
+    cfg: Config,
+    out_dir: str | Path,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+    data: Pairs | None = None,
+    overwrite: bool = False,
+) -> TrainResult:
+    """Train a model into ``out_dir`` (see ``_train``), guarding the directory: one that
+    holds a run already needs ``resume`` (continue it; a run that reached its limits has
+    nothing to do) or ``overwrite`` (replace it), and one run at a time writes there
+    (``hybridseq.rundir``; the ranks of a data-parallel run count as one)."""
+    out_dir = Path(out_dir)
+    if resume and (done := already_done(cfg, out_dir, log)) is not None:
+        return done
+    if os.environ.get("RANK", "0") != "0":  # a torchrun rank but the first: rank 0 guards
+        return _train(cfg, out_dir, resume, log, data)
+    rundir.prepare(out_dir, resume, overwrite)
+    with rundir.lock(out_dir):
+        return _train(cfg, out_dir, resume, log, data)
+
+
+def already_done(cfg: Config, out_dir: Path, log: Callable[[str], None]) -> TrainResult | None:
+    """The result of a resumed run that has reached its limits (max_steps, max_epochs or
+    max_minutes) already: nothing to train, and its checkpoints stay as they are. None when
+    there is training left."""
+    state, tc = load_trainer_state(out_dir / "last"), cfg.train
+    step, epoch, minutes = state["step"], state.get("epoch", 0), state.get("seconds", 0.0) / 60
+    limits = [
+        (step >= tc.max_steps, f"train.max_steps {tc.max_steps}"),
+        (tc.max_epochs is not None and epoch >= tc.max_epochs, f"train.max_epochs {tc.max_epochs}"),
+        (tc.max_minutes is not None and minutes >= tc.max_minutes, "train.max_minutes"),
+    ]
+    reached = [name for hit, name in limits if hit]
+    if not reached:
+        return None
+    log(f"nothing to do: {out_dir} finished at step {step} ({reached[0]}); raise it to go on")
+    return TrainResult(out_dir, step, rundir.best_metrics(out_dir))
+
+
+def _train(
     cfg: Config,
     out_dir: str | Path,
     resume: bool = False,

@@ -7,14 +7,23 @@ from __future__ import annotations
 
 import errno
 import json
+import os
+import random
 import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from conftest import tiny_train_dict
+from safetensors.torch import load_file
 
-from hybridseq import api, checkpoint, cli
+from hybridseq import api, checkpoint, cli, rundir
 from hybridseq.checkpoint import CheckpointError, load_checkpoint, load_trainer_state
 from hybridseq.cli import main
 from hybridseq.config import load_config
@@ -276,3 +285,103 @@ def test_weights_of_another_shape_are_named(token_run, tmp_path):
     (ckpt / "config.yaml").write_text(text.replace("emb_dim: 8", "emb_dim: 12"))
     with pytest.raises(CheckpointError, match=r"model.safetensors: tensor '.*' has shape"):
         load_checkpoint(ckpt)
+
+
+# --------------------------------------------------------------- 1, 4, 5: the run directory
+
+
+def _weights(ckpt: Path) -> dict:
+    return load_file(str(ckpt / "model.safetensors"))
+
+
+def test_an_existing_run_is_not_replaced_without_resume_or_overwrite(tmp_path, capsys):
+    out = tmp_path / "run"
+    cfg = _config(tmp_path, keep_checkpoints=3)
+    _ok(capsys, "train", cfg, "--out", str(out))
+    best = (out / "best" / "model.safetensors").read_bytes()
+    err = _error(capsys, "train", cfg, "--out", str(out), "--set", "train.max_steps=5")
+    assert "already holds a training run (last: step 10, best: loss " in err
+    assert ", exact_match " in err and "at step 10)" in err
+    assert "--resume" in err and "--overwrite" in err
+    assert (out / "best" / "model.safetensors").read_bytes() == best
+    _ok(capsys, "train", cfg, "--out", str(out), "--overwrite", "--set", "train.max_steps=5")
+    assert [p.name for p in checkpoint.step_checkpoints(out)] == ["step-5"]  # no mixed runs
+    assert "both" in _error(capsys, "train", cfg, "--out", str(out), "--resume", "--overwrite")
+
+
+def test_resuming_a_finished_run_has_nothing_to_do(tmp_path, capsys):
+    out = tmp_path / "run"
+    cfg = _config(tmp_path)
+    _ok(capsys, "train", cfg, "--out", str(out))
+    before = {p.name: (p / "model.safetensors").read_bytes() for p in (out / "last", out / "best")}
+    main(["train", cfg, "--out", str(out), "--resume", "--json"])
+    said = capsys.readouterr()
+    assert json.loads(said.out)["step"] == 10 and "nothing to do" in said.err
+    after = {p.name: (p / "model.safetensors").read_bytes() for p in (out / "last", out / "best")}
+    assert after == before
+    assert torch.load(out / "last" / "trainer.pt", weights_only=True)["step"] == 10
+    result = api.train(cfg, out, ["train.max_steps=12"], resume=True, log=lambda m: None)
+    assert result.step == 12  # a raised limit trains on
+
+
+def test_a_second_run_into_one_directory_is_refused_a_dead_ones_lock_taken_over(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    holder = subprocess.Popen(["sleep", "60"])
+    try:
+        lock = {"pid": holder.pid, "host": socket.gethostname(), "started": "now"}
+        (out / rundir.LOCK).write_text(json.dumps(lock | {"command": "hybridseq train a.yaml"}))
+        err = _error(capsys, "train", _config(tmp_path), "--out", str(out))
+        assert f"in use by another training run (process {holder.pid}" in err
+        assert "hybridseq train a.yaml" in err and not (out / "last").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    _ok(capsys, "train", _config(tmp_path), "--out", str(out))  # its holder is gone
+    assert (out / "last").is_dir() and not (out / rundir.LOCK).exists()
+
+
+# --------------------------------------------------------------- 3: SIGKILL at random moments
+
+
+def _train_process(cfg: str, out: Path) -> subprocess.Popen:
+    flag = "--resume" if (out / "last").is_dir() else "--overwrite"  # nothing saved yet: anew
+    command = [sys.executable, "-m", "hybridseq.cli", "train", cfg, "--out", str(out), flag]
+    env = os.environ | {"PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+
+
+def _training(proc: subprocess.Popen) -> None:
+    """Wait until ``proc`` starts its steps (it logs its parameter count just before)."""
+    for line in proc.stdout:
+        if b" parameters, " in line:
+            return
+
+
+def test_sigkill_at_random_moments_then_resume_equals_a_straight_run(tmp_path):
+    """``kills`` times, the run is killed with SIGKILL at a random moment (seeded) after it
+    starts, and resumed; the weights it ends with equal those of a run never killed, bit for
+    bit (and a killed run's lock is taken over each time)."""
+    kills, rng = 5, random.Random(25)
+    cfg = _config(tmp_path, max_steps=80, eval_every=4, threads=1)
+    straight = _train_process(cfg, tmp_path / "straight")
+    _training(straight)
+    start = time.monotonic()
+    assert straight.wait(timeout=300) == 0, straight.stdout.read().decode()
+    span = (time.monotonic() - start) / kills  # a kill lands 0-1.5 of a fifth of a run later
+    out, steps = tmp_path / "killed", []
+    for _ in range(kills):
+        proc = _train_process(cfg, out)
+        _training(proc)
+        time.sleep(rng.uniform(0.0, 1.5) * span)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        if (out / "last").is_dir():
+            steps.append(torch.load(out / "last" / "trainer.pt", weights_only=True)["step"])
+    assert any(0 < s < 80 for s in steps), steps  # kills landed mid-run
+    final = _train_process(cfg, out)
+    assert final.wait(timeout=300) == 0, final.stdout.read().decode()
+    assert torch.load(out / "last" / "trainer.pt", weights_only=True)["step"] == 80
+    w1, w2 = _weights(tmp_path / "straight" / "last"), _weights(out / "last")
+    assert w1.keys() == w2.keys() and all(torch.equal(w1[k], w2[k]) for k in w1)
+    _no_tmp(out)
