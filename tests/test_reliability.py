@@ -385,3 +385,24 @@ def test_sigkill_at_random_moments_then_resume_equals_a_straight_run(tmp_path):
     w1, w2 = _weights(tmp_path / "straight" / "last"), _weights(out / "last")
     assert w1.keys() == w2.keys() and all(torch.equal(w1[k], w2[k]) for k in w1)
     _no_tmp(out)
+
+
+def test_a_forecaster_run_is_guarded_and_its_output_errors_are_one_line(tmp_path, capsys):
+    pytest.importorskip("statsmodels")
+    from hybridseq.forecast import fit_forecaster
+
+    csv, out = tmp_path / "series.csv", tmp_path / "fc"
+    rows = [f"{s},{t},{50 + 10 * ((t * 7) % 5) + k}" for k, s in enumerate("ab") for t in range(30)]
+    csv.write_text("id,time,target\n" + "\n".join(rows) + "\n")
+    model = {"family": "hybrid", "d_model": 16, "heads": 2, "ff_dim": 16, "enc_layers": 1}
+    train = {"batch_size": 16, "max_steps": 4, "eval_every": 4, "progress": False, "threads": 1}
+    config = {"forecast": {"horizon": 3, "lookback": 6}, "model": model, "train": train}
+    fit_forecaster(csv, config, out, log=lambda m: None)
+    fitted = (out / "forecast.json").read_text()
+    with pytest.raises(rundir.RunDirError, match="already holds a training run"):
+        fit_forecaster(csv, config, out, log=lambda m: None)
+    assert (out / "forecast.json").read_text() == fitted  # refused before it was replaced
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    err = _error(capsys, "forecast", "forecast", str(out), str(csv), "--output", f"{blocked}/f.csv")
+    assert str(blocked) in err
