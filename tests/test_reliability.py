@@ -1,7 +1,10 @@
 """No trained model is lost and every output lines up with its input (the hostile-user cases):
-predict gives one line per input line and streams them; files and stdin decode alike; user
-mistakes are one line and exit status 2, leaving no ``.tmp`` behind; long lines are refused
-when the data is read; numbers are read as written; a checkpoint that changed is refused."""
+a run directory holding a run is not replaced without --resume or --overwrite, one run at a
+time writes to it, a finished run resumed has nothing to do; SIGTERM and SIGHUP save ``last``
+like Ctrl-C; runs killed with SIGKILL and resumed end bit for bit as a straight run; predict
+gives one line per input line and streams them; files and stdin decode alike; user mistakes
+are one line and exit status 2, leaving no ``.tmp`` behind; long lines are refused when the
+data is read; numbers are read as written; a checkpoint that changed is refused."""
 
 from __future__ import annotations
 
@@ -406,3 +409,16 @@ def test_a_forecaster_run_is_guarded_and_its_output_errors_are_one_line(tmp_path
     blocked.write_text("")
     err = _error(capsys, "forecast", "forecast", str(out), str(csv), "--output", f"{blocked}/f.csv")
     assert str(blocked) in err
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_save_last_and_exit_like_ctrl_c(tmp_path, signum):
+    out = tmp_path / "run"
+    proc = _train_process(_config(tmp_path, max_steps=100_000, eval_every=100_000), out)
+    _training(proc)
+    time.sleep(0.5)
+    proc.send_signal(signum)
+    said = proc.communicate(timeout=120)[0].decode()
+    assert proc.returncode == 128 + signum, said
+    step = torch.load(out / "last" / "trainer.pt", weights_only=True)["step"]
+    assert step > 0 and f"stopped at step {step}" in said
