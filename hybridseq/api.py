@@ -25,14 +25,14 @@ from hybridseq.checkpoint import (
     step_checkpoints,
 )
 from hybridseq.codec import Codec
-from hybridseq.config import Config, apply_overrides, config_from_dict, load_config
-from hybridseq.corpus import parse_paths, read_splits
-from hybridseq.data import read_pairs
+from hybridseq.config import Config, ConfigError, apply_overrides, config_from_dict, load_config
+from hybridseq.corpus import parse_paths, read_splits, with_data_sizes
+from hybridseq.data import DataError, read_pairs
 from hybridseq.ensemble import Ensemble
 from hybridseq.model import Seq2Seq, build_model
 from hybridseq.predict import predict as _predict
 from hybridseq.predict import score
-from hybridseq.training import TrainResult, pick_device
+from hybridseq.training import TrainResult, load_splits, pick_device
 from hybridseq.training import train as _train
 
 
@@ -203,9 +203,29 @@ def synth(
     return pairs
 
 
-def _sizes_for_summary(cfg: Config) -> tuple[Config, list[str]]:
-    """Fill the sizes the data would decide with 1000-token vocabularies (the seed's) so a model
-    can be built; returns the names of the sizes filled in."""
+def _sizes_for_summary(cfg: Config) -> tuple[Config, list[str], str]:
+    """The config with the sizes that the data decide (vocabularies, vector widths) taken from
+    its data, read and fitted as training does. Where there is none to read (a forecasting
+    config, whose series come with ``forecast train``; no data section; files that cannot be
+    read) they are placeholders. Returns the config, the placeholders' names and where the
+    sizes came from."""
+    m, d = cfg.model, cfg.data
+    if (m.src_vocab or m.src_dim) and (m.tgt_vocab or m.tgt_dim):
+        return cfg, [], "the config"
+    if cfg.forecast is not None:
+        return _forecast_placeholders(cfg)
+    if d.train is None and d.synth is None:
+        return (*_placeholders(cfg), "placeholders: the config names no data")
+    try:
+        codec, splits = load_splits(cfg, None)
+    except (ConfigError, DataError, OSError, ValueError) as e:
+        return (*_placeholders(cfg), f"placeholders: the data could not be read ({e})")
+    where = f"data.train {d.train}" if d.train else f"data.synth ({d.synth.task})"
+    return with_data_sizes(cfg, codec, splits["train"].items), [], where
+
+
+def _placeholders(cfg: Config) -> tuple[Config, list[str]]:
+    """1000-token vocabularies (the seed's) for the sizes neither the config nor data set."""
     m, filled = cfg.model, []
     if m.src_vocab is None and m.src_dim is None:
         m, filled = replace(m, src_vocab=1000), filled + ["src_vocab"]
@@ -214,13 +234,32 @@ def _sizes_for_summary(cfg: Config) -> tuple[Config, list[str]]:
     return replace(cfg, model=m), filled
 
 
-def summary(config: str | Path | dict | Config, overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """Per-component parameter counts and shapes of the model a config builds, without data.
+def _forecast_placeholders(cfg: Config) -> tuple[Config, list[str], str]:
+    """A forecasting model's widths for one variable without user covariates: the source is
+    the value and the calendar's sin and cos (with ``forecast.calendar``), the target the
+    value."""
+    m, calendar = cfg.model, 2 if cfg.forecast.calendar else 0
+    filled = [k for k in ("src_dim", "tgt_dim") if getattr(m, k) is None]
+    m = replace(m, src_dim=m.src_dim or 1 + calendar, tgt_dim=m.tgt_dim or 1)
+    if calendar and m.tgt_cov_dim is None:
+        m = replace(m, tgt_cov_dim=calendar)
+    return replace(cfg, model=m), filled, "placeholders: one variable (the series decide)"
 
-    Vocabulary sizes / vector widths not set in ``model`` are taken as 1000-token vocabularies.
-    """
-    cfg, filled = _sizes_for_summary(as_config(config, overrides))
-    model = build_model(cfg.model)
+
+def summary(config: str | Path | dict | Config, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """Per-component parameter counts and shapes of a model: the trained one of a run or
+    checkpoint directory, or the one a config (file, shipped name, dict or Config) builds with
+    the vocabularies and widths its data give (``sizes_from`` says where they came from)."""
+    if isinstance(config, (str, Path)) and Path(config).is_dir():
+        if overrides:
+            raise ValueError(f"summary: {config} is a trained run; --set is for configs")
+        trained = load(config, device="cpu")
+        return _described(trained.config, trained.network, [], f"the checkpoint in {config}")
+    cfg, filled, where = _sizes_for_summary(as_config(config, overrides))
+    return _described(cfg, build_model(cfg.model), filled, where)
+
+
+def _described(cfg: Config, model: torch.nn.Module, filled: list[str], where: str) -> dict:
     components = {}
     for name, module in model.named_children():
         params = {n: list(p.shape) for n, p in module.named_parameters()}
@@ -233,6 +272,7 @@ def summary(config: str | Path | dict | Config, overrides: Sequence[str] = ()) -
         "family": m.family,
         "source": f"vocab {m.src_vocab}" if m.src_vocab else f"vectors of {m.src_dim}",
         "target": f"vocab {m.tgt_vocab}" if m.tgt_vocab else f"vectors of {m.tgt_dim}",
+        "sizes_from": where,
         "placeholders": filled,
         "attention": m.attention,
         "decoder_init": m.resolved_init,

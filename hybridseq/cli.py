@@ -237,8 +237,9 @@ def cmd_summary(args: argparse.Namespace) -> None:
         f"{info['family']}: {info['source']} -> {info['target']}, attention "
         f"{info['attention']}, decoder init {info['decoder_init']}"
     )
+    print(f"  sizes from {info['sizes_from']}")
     if info["placeholders"]:
-        print(f"  ({', '.join(info['placeholders'])} not set: 1000 assumed; the data decides)")
+        print(f"  ({', '.join(info['placeholders'])}: placeholders, not the data's)")
     for name, comp in info["components"].items():
         print(f"  {name:<14}{comp['parameters']:>14,}")
         for p, shape in comp["shapes"].items():
