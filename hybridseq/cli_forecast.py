@@ -48,7 +48,9 @@ def cmd_forecast(args: argparse.Namespace) -> None:
     from hybridseq.forecast import forecast
 
     columns = _columns_from_args(args)
-    table = forecast(args.run, args.data, columns=columns, out_csv=args.output, plot=args.plot)
+    table = forecast(
+        args.run, args.data, columns=columns, out_csv=args.output, **_plot_options(args)
+    )
     if args.output is None:
         sys.stdout.write(table.to_csv(index=False))
 
@@ -58,8 +60,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from hybridseq.forecast import evaluate_forecasts
 
     names = BASELINES if args.baselines is None else [n for n in args.baselines.split(",") if n]
+    columns = _columns_from_args(args)
     table = evaluate_forecasts(
-        args.run, args.data, columns=_columns_from_args(args), baselines=names, plot=args.plot
+        args.run, args.data, columns=columns, baselines=names, **_plot_options(args)
     )
     if args.json:
         print(json.dumps(table.to_dict(orient="index"), indent=2))
@@ -67,8 +70,35 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         print(table.to_string(float_format=lambda v: f"{v:.4g}"))
 
 
+def _plot_options(args: argparse.Namespace) -> dict:
+    """The plot's keyword arguments of ``forecast`` / ``evaluate_forecasts``."""
+    names = lambda text: [x for x in text.split(",") if x] if text else None  # noqa: E731
+    return {
+        "plot": args.plot,
+        "plot_series": names(args.series),
+        "tail": args.tail,
+        "plot_baselines": names(args.plot_baselines) or (),
+    }
+
+
+def _add_plot_flags(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--plot", metavar="PNG", help=f"draw {what} into this PNG")
+    p.add_argument("--series", help="the series to draw, comma-separated ids (default: first 6)")
+    p.add_argument("--tail", type=int, help="history points drawn (default: 4 x horizon)")
+    p.add_argument(
+        "--plot-baselines",
+        metavar="NAMES",
+        help="draw these baselines too, comma-separated (naive, seasonal_naive, naive2, ets, "
+        "theta)",
+    )
+
+
 def _add_column_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--id-col", help="long form: series id column (default id)")
+    p.add_argument(
+        "--id-col",
+        help="long form: series id column (default id; a table with unique_id, ds and y "
+        "columns is read as such without flags)",
+    )
     p.add_argument("--time-col", help="time column (default time)")
     p.add_argument("--target", help="value column(s), comma-separated (default target)")
     p.add_argument("--wide", action="store_true", help="one series, one column per variable")
@@ -83,7 +113,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     """Add the ``train``, ``forecast`` and ``evaluate`` commands to a subparsers object."""
     t = sub.add_parser("train", help="train a global model on a CSV of series")
     t.add_argument("data", help="CSV file (long or wide form)")
-    t.add_argument("--config", required=True, help="YAML with forecast/model/train sections")
+    t.add_argument(
+        "--config",
+        required=True,
+        help="YAML with forecast/model/train sections, or a shipped name (forecast_hybrid)",
+    )
     t.add_argument("--out", default="runs/forecast", help="output directory")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     t.add_argument("--resume", action="store_true", help="continue from OUT/last")
@@ -94,8 +128,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     f = sub.add_parser("forecast", help="forecast the next horizon of every series")
     f.add_argument("run", help="fit_forecaster output directory")
     f.add_argument("data", help="CSV of the series' history")
-    f.add_argument("--output", help="forecast CSV (series,step,forecast); default stdout")
-    f.add_argument("--plot", help="PNG of history and forecast")
+    f.add_argument(
+        "--output",
+        help="forecast CSV in the table's own columns (e.g. unique_id,ds,forecast or "
+        "station,month,forecast, plus q0.1,... for quantiles); default stdout",
+    )
+    _add_plot_flags(f, "history and forecast")
     _add_column_flags(f)
     f.set_defaults(func=cmd_forecast)
 
@@ -103,7 +141,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     e.add_argument("run")
     e.add_argument("data")
     e.add_argument("--baselines", help="comma-separated, or '' for none (default: all)")
-    e.add_argument("--plot", help="PNG of history, forecast and actuals")
+    _add_plot_flags(e, "history, forecast and actuals of the test part")
     e.add_argument("--json", action="store_true")
     _add_column_flags(e)
     e.set_defaults(func=cmd_evaluate)

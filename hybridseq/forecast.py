@@ -2,9 +2,12 @@
 trained global model, forecasts, metrics against the classical baselines and plots out.
 
     cols = Columns(id="store", time="date", target=["sales"])
-    fit_forecaster("sales.csv", "configs/forecast_hybrid.yaml", out="runs/sales", columns=cols)
-    forecast("runs/sales", "sales.csv", out_csv="next.csv")  # next horizon of every series
+    fit_forecaster("sales.csv", "forecast_hybrid", out="runs/sales", columns=cols)
+    forecast("runs/sales", "sales.csv", out_csv="next.csv")  # store,date,forecast: next horizon
     evaluate_forecasts("runs/sales", "sales.csv")  # test split: the model beside baselines
+
+A table in NeuralForecast's long format (``unique_id, ds, y``) needs no ``Columns``, and the
+forecasts come back in it: ``unique_id, ds, forecast``, dated at the series' own frequency.
 
 The data flow: ``series.py`` reads the table into a ``SeriesSet``; ``windows.py`` splits each
 series by time (the last H points are the test targets, the H before them the validation
@@ -45,7 +48,7 @@ from hybridseq.config import Config, ConfigError, ForecastConfig, from_dict
 from hybridseq.data import DataError
 from hybridseq.forecast_metrics import interval_coverage
 from hybridseq.metrics import score_series
-from hybridseq.series import Columns, SeriesSet, as_columns, read_series
+from hybridseq.series import Columns, SeriesSet, as_columns, future_times, read_series
 from hybridseq.training import TrainResult
 from hybridseq.windows import (
     check_lengths,
@@ -88,9 +91,8 @@ def fit_forecaster(
     cfg = api.as_config(config, overrides)
     if cfg.forecast is None:
         raise ConfigError("forecast: a forecasting config needs a forecast section (horizon: H)")
-    columns = columns or Columns()
     series = data if isinstance(data, SeriesSet) else read_series(data, columns)
-    columns = replace(columns, covariates=series.covariate_names or None)
+    columns = replace(columns or series.columns, covariates=series.covariate_names or None)
     fc = cfg.forecast
     check_lengths(series, fc)
     fitted = Fitted(columns, series.variables, *_fit(series, fc))
@@ -334,6 +336,18 @@ def forecast_table(
     return table if len(variables) > 1 else table.drop(columns="variable")
 
 
+def dated_table(table: pd.DataFrame, series: SeriesSet, n: dict[str, int]) -> pd.DataFrame:
+    """A ``forecast_table`` in the series' own terms: ``series`` becomes the id column (left
+    out for a wide table's one series), ``step`` the time column, holding the stamps after
+    each series' first ``n[id]`` points (``future_times``)."""
+    cols, horizon = series.columns, int(table["step"].max()) if len(table) else 0
+    ahead = {sid: future_times(series.times[sid], n[sid], horizon) for sid in n}
+    stamps = [ahead[sid][k - 1] for sid, k in zip(table["series"], table["step"], strict=True)]
+    out = table.rename(columns={"series": cols.id}).drop(columns="step")
+    out.insert(out.columns.get_loc(cols.id) + 1, cols.time, stamps)
+    return out.drop(columns=cols.id) if cols.wide else out
+
+
 def _series_for(fc: Forecaster, data, columns: Columns | None) -> SeriesSet:
     if isinstance(data, SeriesSet):
         return data
@@ -347,24 +361,34 @@ def forecast(
     columns: Columns | None = None,
     out_csv: str | Path | None = None,
     plot: str | Path | None = None,
+    plot_series: Sequence[str] | None = None,
+    tail: int | None = None,
+    plot_baselines: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Forecast the next horizon of every series from the end of its history.
 
-    Columns default to those used in training. Returns (and writes to ``out_csv``) the
-    ``forecast_table``, with a column per quantile level for a quantile model; ``plot`` names
-    a PNG of history and forecast (and the band of the outer quantiles).
+    Columns default to those used in training. Returns (and writes to ``out_csv``) one row
+    per series and future time in the table's own terms (``dated_table``): e.g.
+    ``unique_id, ds, forecast`` or ``station, month, forecast``, with a ``variable`` column
+    for several targets and a column per quantile level for a quantile model. ``plot`` names
+    a PNG (``plot_forecasts``) of ``plot_series`` (default: the first six), the last ``tail``
+    points of history, the forecast and band, and the baselines ``plot_baselines``.
     """
     fc = load_forecaster(run)
     series = _series_for(fc, data, columns)
     quantiles = predict_quantiles(fc, series.values, series.covariates)
     predicted = point_forecasts(fc, quantiles)
-    bands = _bands(fc, quantiles)
     shown = quantiles if fc.quantiles else None
-    table = forecast_table(predicted, fc.variables, shown, fc.quantiles)
+    n = {sid: len(y) for sid, y in series.values.items()}
+    table = dated_table(forecast_table(predicted, fc.variables, shown, fc.quantiles), series, n)
     if out_csv is not None:
         table.to_csv(out_csv, index=False)
     if plot is not None:
-        plot_forecasts(plot, series.values, predicted, variables=fc.variables, bands=bands)
+        drawn = _baselines_of(plot_baselines, {}, series.values, fc.config)
+        panels = _panels(series, n, predicted, _bands(fc, quantiles), None, drawn)
+        plot_forecasts(
+            plot, panels, fc.variables, fc.quantiles, series.columns.time, plot_series, tail
+        )
     return table
 
 
@@ -375,9 +399,13 @@ def evaluate_forecasts(
     columns: Columns | None = None,
     baselines: Sequence[str] = BASELINES,
     plot: str | Path | None = None,
+    plot_series: Sequence[str] | None = None,
+    tail: int | None = None,
+    plot_baselines: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Score the model and the baselines on the test split: each series' last H points,
-    forecast from the points before them.
+    forecast from the points before them. ``plot`` and the rest as in ``forecast``, the
+    actual values drawn beside the forecasts.
 
     Returns:
         One row per method (``model`` first), a column per series metric of the metric
@@ -394,70 +422,159 @@ def evaluate_forecasts(
     actuals = {sid: y[-h:] for sid, y in series.values.items()}
     quantiles = predict_quantiles(fc, histories, series.covariates)
     methods = {"model": point_forecasts(fc, quantiles)}
-    for name in baselines:
-        methods[name] = baseline_forecasts(name, histories, h, m)
+    methods.update(_baselines_of(baselines, {}, histories, fc.config))
     scores = {name: score_series(f, actuals, histories, m) for name, f in methods.items()}
     bands = _bands(fc, quantiles)
     if bands is not None:
         scores["model"]["coverage"] = interval_coverage(actuals, bands)
     if plot is not None:
+        drawn = _baselines_of(plot_baselines, methods, histories, fc.config)
+        n = {sid: len(y) for sid, y in histories.items()}
+        panels = _panels(series, n, methods["model"], bands, actuals, drawn)
         plot_forecasts(
-            plot, histories, methods["model"], actuals, variables=fc.variables, bands=bands
+            plot, panels, fc.variables, fc.quantiles, series.columns.time, plot_series, tail
         )
     return pd.DataFrame(scores).T
 
 
+def _baselines_of(
+    names: Sequence[str], known: dict, histories: dict[str, np.ndarray], cfg: ForecastConfig
+) -> dict[str, dict[str, np.ndarray]]:
+    """name -> id -> (H, D) forecasts of the baselines ``names``, those in ``known`` reused."""
+    return {
+        name: known.get(name) or baseline_forecasts(name, histories, cfg.horizon, cfg.period)
+        for name in names
+    }
+
+
+# --------------------------------------------------------------------------- plots
+
+
+@dataclass
+class Panel:
+    """One series as a forecast plot draws it: its history, the time stamps of history and
+    horizon, and what is forecast for the horizon."""
+
+    history: np.ndarray  # (N, D) the values before the forecast
+    times: np.ndarray  # (N + H,) stamps of the history, then of the H forecast steps
+    forecast: np.ndarray  # (H, D)
+    band: tuple[np.ndarray, np.ndarray] | None = None  # lowest and highest level, (H, D) each
+    actual: np.ndarray | None = None  # (H, D), when evaluating
+    baselines: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (H, D)
+
+
+def _panels(
+    series: SeriesSet,
+    n: dict[str, int],
+    forecasts: dict[str, np.ndarray],
+    bands: dict[str, tuple] | None,
+    actuals: dict[str, np.ndarray] | None,
+    baselines: dict[str, dict[str, np.ndarray]],
+) -> dict[str, Panel]:
+    """id -> Panel of each forecast series, whose history is its first ``n[id]`` points."""
+    panels = {}
+    for sid, f in forecasts.items():
+        t = series.times[sid]
+        times = np.concatenate([t[: n[sid]], future_times(t, n[sid], len(f))])
+        panels[sid] = Panel(
+            series.values[sid][: n[sid]],
+            times,
+            f,
+            (bands or {}).get(sid),
+            (actuals or {}).get(sid),
+            {name: fs[sid] for name, fs in baselines.items()},
+        )
+    return panels
+
+
+def band_label(levels: Sequence[float]) -> str:
+    """The legend of the band between the lowest and highest quantile levels: ``80 %
+    interval`` for 0.1 and 0.9 (a central interval), else ``q0.05-q0.9 interval``."""
+    low, high = min(levels), max(levels)
+    if abs(low + high - 1.0) < 1e-9:
+        return f"{100 * (high - low):.3g} % interval"
+    return f"{quantile_column(low)}-{quantile_column(high)} interval"
+
+
+def _chosen(panels: dict[str, Panel], series: Sequence[str] | None, most: int) -> list[str]:
+    """The ids to draw: ``series`` (each must be one of the panels), else the first ``most``."""
+    if not series:
+        return list(panels)[:most]
+    for sid in series:
+        if sid not in panels:
+            have = ", ".join(list(panels)[:10]) + (", ..." if len(panels) > 10 else "")
+            raise DataError(f"plot: no series {sid!r} (series: {have})")
+    return list(series)
+
+
 def plot_forecasts(
     path: str | Path,
-    histories: dict[str, np.ndarray],
-    forecasts: dict[str, np.ndarray],
-    actuals: dict[str, np.ndarray] | None = None,
-    *,
-    variables: Sequence[str] | None = None,
-    bands: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
-    max_series: int = 6,
+    panels: dict[str, Panel],
+    variables: Sequence[str],
+    levels: Sequence[float] = (),
+    time_name: str = "time",
+    series: Sequence[str] | None = None,
     tail: int | None = None,
+    max_series: int = 6,
 ) -> Path:
-    """A PNG with one panel per series (the first ``max_series``): the last ``tail`` points
-    of history (default 4 H), the forecast, where given the actual values, and the shaded
-    band between ``bands``' lower and upper forecasts.
-
-    histories: id -> (N, D); forecasts and actuals: id -> (H, D); bands: id -> (lower (H, D),
-    upper (H, D)). The x axis counts steps from the end of the history.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ids = list(forecasts)[:max_series]
-    fig, axes = plt.subplots(len(ids), 1, figsize=(8, 2.4 * len(ids)), squeeze=False)
+    """A PNG with one panel per series (``series``, or the first ``max_series``) on the
+    series' own time axis: the last ``tail`` points of history (default 4 H), then from the
+    last observation on the forecast (dashed), the band between the outer quantile
+    ``levels`` (labelled with its level), the actual values (black) and the baselines
+    (dotted); all joined to the last observation."""
+    if tail is not None and tail < 1:
+        raise ValueError(f"plot: tail {tail}: must be >= 1")
+    plt = _pyplot()
+    ids = _chosen(panels, series, max_series)
+    fig, axes = plt.subplots(len(ids), 1, figsize=(9, 1.2 + 2.6 * len(ids)), squeeze=False)
+    label = band_label(levels) if levels else ""
     for ax, sid in zip(axes[:, 0], ids, strict=True):
-        actual, band = (actuals or {}).get(sid), (bands or {}).get(sid)
-        _plot_one(ax, sid, histories[sid], forecasts[sid], actual, band, variables)
-        ax.set_xlabel("steps from the end of the history")
+        _plot_one(ax, panels[sid], variables, label, tail)
+        ax.set_title(str(sid), fontsize=10)
+        ax.set_xlabel(time_name)
+        ax.set_ylabel(variables[0] if len(variables) == 1 else "value")
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return Path(path)
 
 
-def _plot_one(ax, sid: str, history, forecast_, actual, band, variables) -> None:
-    """One panel: per variable, the history (solid), forecast (dashed), actuals (dotted) and
-    the band (shaded)."""
-    h = forecast_.shape[0]
-    past = history[-4 * h :]
-    x_past, x_future = np.arange(-len(past) + 1, 1), np.arange(1, h + 1)
-    for d in range(forecast_.shape[1]):
-        name = variables[d] if variables else f"x{d}"
-        (line,) = ax.plot(x_past, past[:, d], label=f"{name} history")
-        ax.plot(x_future, forecast_[:, d], "--", color=line.get_color(), label=f"{name} forecast")
-        if band is not None:
-            low, high = band[0][:, d], band[1][:, d]
-            ax.fill_between(
-                x_future, low, high, color=line.get_color(), alpha=0.2, label=f"{name} interval"
-            )
-        if actual is not None:
-            ax.plot(x_future, actual[:, d], ":", color="black", label=f"{name} actual")
-    ax.set_title(str(sid))
-    ax.legend(fontsize=7, loc="upper left")
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _plot_one(ax, panel: Panel, variables: Sequence[str], band: str, tail: int | None) -> None:
+    """One series: per variable its last ``tail`` points of history and, from the last
+    observation on, the forecast, band, actuals and baselines."""
+    n, h = len(panel.history), len(panel.forecast)
+    shown = min(n, tail or 4 * h)
+    past, ahead = panel.times[n - shown : n], panel.times[n - 1 :]  # ahead: H + 1 stamps
+    for d, name in enumerate(variables):
+        pre = f"{name} " if len(variables) > 1 else ""
+        (line,) = ax.plot(past, panel.history[n - shown :, d], lw=1.4, label=f"{pre}history")
+        color = line.get_color()
+        if panel.band is not None:
+            low, high = _joined(panel, panel.band[0], d), _joined(panel, panel.band[1], d)
+            ax.fill_between(ahead, low, high, color=color, alpha=0.2, label=f"{pre}{band}")
+        if panel.actual is not None:
+            actual = _joined(panel, panel.actual, d)
+            ax.plot(ahead, actual, color="black", lw=1.2, label=f"{pre}actual")
+        for k, (method, f) in enumerate(panel.baselines.items()):
+            style = dict(color=f"C{(k + 3) % 10}", lw=1.2, ls=":")
+            ax.plot(ahead, _joined(panel, f, d), **style, label=f"{pre}{method}")
+        forecast_ = _joined(panel, panel.forecast, d)
+        ax.plot(ahead, forecast_, "--", color=color, lw=1.8, label=f"{pre}forecast")
+    ax.axvline(panel.times[n - 1], color="grey", lw=0.6, alpha=0.6)
+    ax.legend(fontsize=7, loc="upper left", ncol=2)
+
+
+def _joined(panel: Panel, x: np.ndarray, d: int) -> np.ndarray:
+    """Variable d of horizon values x (H, D) after the last observation: (H + 1,), so the
+    line starts where the history ends."""
+    return np.concatenate([panel.history[-1:, d], x[:, d]])

@@ -1,6 +1,7 @@
 """Series for forecasting: read a table (CSV or DataFrame, long or wide form) into a
 ``SeriesSet``, checking every value and time stamp; errors name the series, the position and
-the time stamp.
+the time stamp. A table with NeuralForecast's ``unique_id, ds, y`` columns is read as such
+without being told; ``future_times`` continues a series' time stamps past its end.
 """
 
 from __future__ import annotations
@@ -36,6 +37,19 @@ class Columns:
     covariates: list[str] | None = None
 
 
+# The long format of NeuralForecast and StatsForecast, recognised when no columns are given.
+NIXTLA = Columns(id="unique_id", time="ds", target=["y"])
+
+
+def infer_columns(frame: pd.DataFrame) -> Columns:
+    """The columns of a table read without being told: ``NIXTLA``'s where it has all three,
+    else the defaults (``id``, ``time``, ``target``)."""
+    names = {str(c) for c in frame.columns}
+    if {NIXTLA.id, NIXTLA.time, *NIXTLA.target} <= names:
+        return Columns(id=NIXTLA.id, time=NIXTLA.time, target=list(NIXTLA.target))
+    return Columns()
+
+
 @dataclass
 class SeriesSet:
     """Series keyed by id, oldest value first; with covariates, F_i >= 0 future rows follow
@@ -46,6 +60,7 @@ class SeriesSet:
     variables: list[str]  # the D variable names
     covariates: dict[str, np.ndarray] = field(default_factory=dict)  # id -> (N_i + F_i, C)
     covariate_names: list[str] = field(default_factory=list)  # the C names; [] for none
+    columns: Columns = field(default_factory=Columns)  # the table's columns they were read from
 
     @classmethod
     def from_arrays(
@@ -96,7 +111,8 @@ def _default_names(prefix: str, arrays: dict[str, np.ndarray]) -> list[str]:
 
 
 def read_series(data: str | Path | pd.DataFrame, columns: Columns | None = None) -> SeriesSet:
-    """Read series from a CSV file or a DataFrame, long or wide form (see ``Columns``).
+    """Read series from a CSV file or a DataFrame, long or wide form (see ``Columns``;
+    without ``columns``, ``infer_columns`` decides).
 
     Raises:
         DataError: a missing column, a non-numeric, NaN or infinite value (an empty target is
@@ -104,11 +120,13 @@ def read_series(data: str | Path | pd.DataFrame, columns: Columns | None = None)
             unsorted or duplicated time stamps within a series; the message names the series,
             the position in it (0 = oldest) and the time stamp.
     """
-    columns = columns or Columns()
     frame, where = _load_table(data)
-    if columns.wide:
-        return _read_wide(frame, columns, where)
-    return _read_long(frame, columns, where)
+    columns = columns or infer_columns(frame)
+    series = (
+        _read_wide(frame, columns, where) if columns.wide else _read_long(frame, columns, where)
+    )
+    series.columns = columns
+    return series
 
 
 def _load_table(data: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, str]:
@@ -237,3 +255,35 @@ def _check_values(series: SeriesSet, sid: str, where: str) -> None:
                 f"{where}: series {sid!r}, position {i} (time {series.times[sid][i]}): "
                 f"{names[d]!r} is {x[i, d]}; values must be finite"
             )
+
+
+def future_times(times: np.ndarray, n: int, horizon: int) -> np.ndarray:
+    """The ``horizon`` time stamps after a series' first ``n``: its own where the table has
+    them (the rows after the history: covariates' future rows, or the test part's actuals),
+    else continued from its last stamp: dates at the frequency pandas infers from them
+    (``pd.infer_freq``: months stay month starts or ends), or at the last interval where
+    pandas cannot tell; numbers at their last interval (1 for a one-point series).
+
+    Args:
+        times: (M,) stamps, strictly increasing: numbers or datetime64.
+    Returns:
+        (horizon,) stamps of the same dtype.
+    """
+    times = np.asarray(times)
+    known = times[n : n + horizon]
+    missing = horizon - len(known)
+    if missing <= 0:
+        return known
+    return np.concatenate([known, _continued(times, missing)])
+
+
+def _continued(times: np.ndarray, k: int) -> np.ndarray:
+    """The k stamps after the last of ``times`` (M,) at their inferred frequency."""
+    if np.issubdtype(times.dtype, np.datetime64):
+        freq = pd.DatetimeIndex(times, freq="infer").freq if len(times) >= 3 else None
+        if freq is not None:
+            return pd.date_range(times[-1], periods=k + 1, freq=freq)[1:].to_numpy()
+        step = times[-1] - times[-2] if len(times) > 1 else np.timedelta64(1, "D")
+    else:
+        step = times[-1] - times[-2] if len(times) > 1 else 1
+    return times[-1] + step * np.arange(1, k + 1)

@@ -269,12 +269,15 @@ def test_cli_train_forecast_evaluate_on_co2(tmp_path, capsys):
     out_csv, png = tmp_path / "next.csv", tmp_path / "next.png"
     main(["forecast", run, data, "--output", str(out_csv), "--plot", str(png)])
     table = pd.read_csv(out_csv)
-    assert list(table.columns) == ["series", "step", "forecast"]
-    assert table["step"].tolist() == list(range(1, 13)) and (table["series"] == "mauna_loa").all()
+    assert list(table.columns) == ["station", "month", "forecast"]  # the table's own names
+    last = pd.read_csv(data)["month"].iloc[-1]
+    months = pd.date_range(last, periods=13, freq="MS")[1:].strftime("%Y-%m-%d").tolist()
+    assert table["month"].tolist() == months and (table["station"] == "mauna_loa").all()
     assert table["forecast"].between(300, 450).all()  # back in ppm, not scaled units
     assert png.read_bytes()[:4] == b"\x89PNG"
     capsys.readouterr()
-    main(["evaluate", run, data, "--baselines", "naive,seasonal_naive", "--json"])
+    plot = ["--plot", str(png), "--series", "mauna_loa", "--tail", "30"]
+    main(["evaluate", run, data, "--baselines", "naive,seasonal_naive", "--json", *plot])
     scores = json.loads(capsys.readouterr().out)
     assert set(scores) == {"model", "naive", "seasonal_naive"}
     assert scores["seasonal_naive"]["smape"] < scores["naive"]["smape"]  # CO2 is seasonal
@@ -299,8 +302,9 @@ def test_api_on_wide_two_variable_series(tmp_path):
     config = {"forecast": {"horizon": 6, "lookback": 12, "scale": "window"}, **TINY}
     fit_forecaster(wide, config, tmp_path / "run", columns=cols, log=lambda _: None)
     table = forecast(tmp_path / "run", wide, plot=tmp_path / "p.png")
-    assert list(table.columns) == ["series", "variable", "step", "forecast"]
+    assert list(table.columns) == ["t", "variable", "forecast"]  # one series: no id column
     assert len(table) == 6 * 2 and set(table["variable"]) == {"sine", "ramp"}
+    assert table["t"].tolist() == [t for t in range(120, 126) for _ in range(2)]
     scores = evaluate_forecasts(tmp_path / "run", wide, baselines=["naive"])
     assert list(scores.index) == ["model", "naive"] and np.isfinite(scores["smape"]).all()
     assert (tmp_path / "p.png").stat().st_size > 0
@@ -363,7 +367,8 @@ def test_quantile_forecasts_end_to_end(tmp_path):
     fit_forecaster(series, config, tmp_path / "run", log=lambda _: None)
     table = forecast(tmp_path / "run", series, out_csv=tmp_path / "f.csv", plot=tmp_path / "f.png")
     written = pd.read_csv(tmp_path / "f.csv")
-    assert list(written.columns) == ["series", "step", "forecast", "q0.1", "q0.5", "q0.9"]
+    assert list(written.columns) == ["id", "time", "forecast", "q0.1", "q0.5", "q0.9"]
+    assert written["time"].tolist() == list(range(96, 102)) * 2  # positions go on
     assert len(written) == 2 * 6 and (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
     np.testing.assert_allclose(table["forecast"], table["q0.5"])  # the point is the median
     assert (table["q0.1"] <= table["q0.5"]).all() and (table["q0.5"] <= table["q0.9"]).all()
@@ -602,3 +607,85 @@ def test_a_forecast_metric_selects_the_checkpoint(tmp_path):
     with pytest.raises(ConfigError, match="train.select: unknown metric 'MASE'.*'mase'"):
         fit_forecaster(SeriesSet.from_arrays({"s": y}), raw, tmp_path / "typo", log=print)
     assert not (tmp_path / "typo").exists()
+
+
+# --------------------------------------------------------------------------- own time and columns
+
+
+def test_future_times_continue_the_series_own_frequency():
+    from hybridseq.series import future_times
+
+    months = pd.date_range("2000-01-01", periods=6, freq="MS").to_numpy()
+    expect = pd.to_datetime(["2000-07-01", "2000-08-01"]).to_numpy()
+    np.testing.assert_array_equal(future_times(months, 6, 2), expect)
+    ends = pd.date_range("2000-01-31", periods=4, freq="ME").to_numpy()
+    assert pd.DatetimeIndex(future_times(ends, 4, 2)).strftime("%m-%d").tolist() == [
+        "05-31",
+        "06-30",
+    ]
+    weekdays = pd.date_range("2024-01-01", periods=10, freq="B").to_numpy()  # two weeks
+    assert pd.DatetimeIndex(future_times(weekdays, 10, 2)).day_name().tolist() == [
+        "Monday",
+        "Tuesday",
+    ]
+    assert future_times(np.arange(1990, 2000), 10, 3).tolist() == [2000, 2001, 2002]
+    assert future_times(np.arange(0, 20, 5), 2, 3).tolist() == [10, 15, 20]  # own rows first
+    assert future_times(np.array([7]), 1, 2).tolist() == [8, 9]
+    gaps = pd.to_datetime(["2000-01-01", "2000-01-03", "2000-01-04"]).to_numpy()
+    assert pd.DatetimeIndex(future_times(gaps, 3, 1)).day.tolist() == [5]  # the last interval
+
+
+def nixtla_frame(n: int = 60) -> pd.DataFrame:
+    """Two weekly series in NeuralForecast's long format."""
+    ds = pd.date_range("2020-01-05", periods=n, freq="W-SUN")
+    t = np.arange(n)
+    return pd.concat(
+        pd.DataFrame({"unique_id": sid, "ds": ds, "y": 10.0 + k + np.sin(t / 3)})
+        for k, sid in enumerate(["north", "south"])
+    )
+
+
+def test_unique_id_ds_y_needs_no_columns_and_comes_back(tmp_path):
+    frame = nixtla_frame()
+    assert read_series(frame).variables == ["y"] and set(read_series(frame).values) == {
+        "north",
+        "south",
+    }
+    config = {"forecast": {"horizon": 4, "lookback": 8}, **TINY}
+    fit_forecaster(frame, config, tmp_path / "run", log=lambda _: None)
+    table = forecast(tmp_path / "run", frame)
+    assert list(table.columns) == ["unique_id", "ds", "forecast"]
+    ahead = pd.date_range("2021-02-28", periods=4, freq="W-SUN")  # the 4 Sundays after the last
+    assert frame["ds"].iloc[-1] == pd.Timestamp("2021-02-21")
+    for sid in ("north", "south"):
+        rows = table[table["unique_id"] == sid]
+        assert pd.DatetimeIndex(rows["ds"]).equals(pd.DatetimeIndex(ahead, name="ds"))
+
+
+def test_plot_starts_the_forecast_at_the_last_observation_and_honours_tail(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from hybridseq.forecast import Panel, _plot_one, band_label, plot_forecasts
+
+    times = pd.date_range("2001-01-01", periods=23, freq="MS").to_numpy()  # 20 past, 3 ahead
+    history = np.arange(20.0)[:, None]
+    band = (np.full((3, 1), 18.0), np.full((3, 1), 22.0))
+    panel = Panel(history, times, np.full((3, 1), 21.0), band, np.full((3, 1), 20.5))
+    panel.baselines["naive"] = np.full((3, 1), 19.0)
+    _, ax = plt.subplots()
+    _plot_one(ax, panel, ["y"], band_label([0.1, 0.5, 0.9]), tail=5)
+    lines = {line.get_label(): line for line in ax.get_lines() if not line.get_label()[0] == "_"}
+    assert set(lines) == {"history", "actual", "naive", "forecast"}
+    assert len(lines["history"].get_xdata()) == 5  # --tail 5
+    for name in ("actual", "naive", "forecast"):  # joined: each starts at the last observation
+        x, y = lines[name].get_xdata(), lines[name].get_ydata()
+        assert x[0] == times[19] and y[0] == 19.0 and x[-1] == times[22]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "80 % interval" in labels
+    plt.close("all")
+    assert band_label([0.05, 0.5, 0.9]) == "q0.05-q0.9 interval"
+    with pytest.raises(DataError, match=r"no series 'zz' \(series: s\)"):
+        plot_forecasts(tmp_path / "p.png", {"s": panel}, ["y"], series=["zz"])
