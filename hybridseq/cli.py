@@ -70,7 +70,8 @@ PREDICT_CHUNK = 1000  # input lines per model.predict call: output flows, memory
 def _vectors(line: str, where: str) -> np.ndarray:
     """One input line of vectors: a JSON list of rows (or of numbers)."""
     try:
-        return np.asarray(json.loads(line), dtype=np.float32)
+        with np.errstate(over="ignore"):  # a value past float32 becomes inf, refused later
+            return np.asarray(json.loads(line), dtype=np.float32)
     except (ValueError, TypeError, RecursionError) as e:
         raise DataError(f"{where}: expected a JSON list of vectors: {e}") from None
 
