@@ -264,8 +264,9 @@ def load_trainer_state(path: str | Path) -> dict[str, Any]:
     try:
         return torch.load(file, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"{file}: not a readable trainer state ({first})") from None
+        said = str(err).strip().splitlines()[0].split(". ")[0] if str(err).strip() else ""
+        reason = said or type(err).__name__  # torch's first sentence; its advice follows
+        raise CheckpointError(f"{file}: not a readable trainer state ({reason})") from None
 
 
 def step_checkpoints(run_dir: str | Path) -> list[Path]:
