@@ -26,13 +26,13 @@ from hybridseq.checkpoint import (
 )
 from hybridseq.codec import Codec
 from hybridseq.config import Config, ConfigError, apply_overrides, config_from_dict, load_config
-from hybridseq.corpus import parse_paths, read_splits, with_data_sizes
+from hybridseq.corpus import fit_codec, parse_paths, read_splits, with_data_sizes
 from hybridseq.data import DataError, read_pairs
 from hybridseq.ensemble import Ensemble
 from hybridseq.model import Seq2Seq, build_model
 from hybridseq.predict import predict as _predict
 from hybridseq.predict import score
-from hybridseq.training import TrainResult, load_splits, pick_device
+from hybridseq.training import TrainResult, pick_device
 from hybridseq.training import train as _train
 
 
@@ -217,11 +217,12 @@ def _sizes_for_summary(cfg: Config) -> tuple[Config, list[str], str]:
     if d.train is None and d.synth is None:
         return (*_placeholders(cfg), "placeholders: the config names no data")
     try:
-        codec, splits = load_splits(cfg, None)
+        train = read_splits(d, cfg.train.seed)["train"]
+        codec = fit_codec(d, train)
     except (ConfigError, DataError, OSError, ValueError) as e:
         return (*_placeholders(cfg), f"placeholders: the data could not be read ({e})")
     where = f"data.train {d.train}" if d.train else f"data.synth ({d.synth.task})"
-    return with_data_sizes(cfg, codec, splits["train"].items), [], where
+    return with_data_sizes(cfg, codec, train), [], where
 
 
 def _placeholders(cfg: Config) -> tuple[Config, list[str]]:
