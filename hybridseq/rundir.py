@@ -48,6 +48,7 @@ def prepare(out_dir: Path, resume: bool, overwrite: bool) -> None:
             f"{out_dir} already holds a training run ({describe(out_dir)}); continue it with "
             "--resume, replace it with --overwrite, or choose another --out"
         )
+    _refuse_if_in_use(out_dir)  # never delete the checkpoints of a run going on
     for path in _run_files(out_dir):
         shutil.rmtree(path, ignore_errors=True)
 
@@ -104,15 +105,10 @@ def lock(out_dir: Path) -> Iterator[None]:
     out_dir.mkdir(parents=True, exist_ok=True)
     file = out_dir / LOCK
     if not _create(file):
-        holder = _read(file)
-        if holder.get("pid") == os.getppid():
+        if _read(file).get("pid") == os.getppid():
             yield
             return
-        if _alive(holder):
-            raise RunDirError(
-                f"{out_dir} is in use by another training run ({_who(holder)}); wait for it, "
-                f"stop it, or choose another --out (no such run going on? delete {file})"
-            )
+        _refuse_if_in_use(out_dir)
         file.unlink(missing_ok=True)  # its process is gone: take the lock over
         if not _create(file):
             raise RunDirError(f"{out_dir} was just taken by another training run")
@@ -121,6 +117,17 @@ def lock(out_dir: Path) -> Iterator[None]:
     finally:
         if _read(file).get("pid") == os.getpid():
             file.unlink(missing_ok=True)
+
+
+def _refuse_if_in_use(out_dir: Path) -> None:
+    """A RunDirError naming the live process that holds ``out_dir``'s lock, if one does."""
+    file = out_dir / LOCK
+    holder = _read(file)
+    if file.exists() and holder.get("pid") != os.getppid() and _alive(holder):
+        raise RunDirError(
+            f"{out_dir} is in use by another training run ({_who(holder)}); wait for it, "
+            f"stop it, or choose another --out (no such run going on? delete {file})"
+        )
 
 
 def _create(file: Path) -> bool:

@@ -328,20 +328,29 @@ def test_resuming_a_finished_run_has_nothing_to_do(tmp_path, capsys):
 
 
 def test_a_second_run_into_one_directory_is_refused_a_dead_ones_lock_taken_over(tmp_path, capsys):
-    out = tmp_path / "run"
+    out, cfg = tmp_path / "run", _config(tmp_path)
     out.mkdir()
     holder = subprocess.Popen(["sleep", "60"])
     try:
         lock = {"pid": holder.pid, "host": socket.gethostname(), "started": "now"}
         (out / rundir.LOCK).write_text(json.dumps(lock | {"command": "hybridseq train a.yaml"}))
-        err = _error(capsys, "train", _config(tmp_path), "--out", str(out))
+        err = _error(capsys, "train", cfg, "--out", str(out))
         assert f"in use by another training run (process {holder.pid}" in err
         assert "hybridseq train a.yaml" in err and not (out / "last").exists()
+        shutil.copytree(_copy_run(tmp_path), out / "last")
+        err = _error(capsys, "train", cfg, "--out", str(out), "--overwrite")
+        assert "in use by another training run" in err and (out / "last").is_dir()
     finally:
         holder.kill()
         holder.wait()
-    _ok(capsys, "train", _config(tmp_path), "--out", str(out))  # its holder is gone
+    _ok(capsys, "train", cfg, "--out", str(out), "--overwrite")  # its holder is gone
     assert (out / "last").is_dir() and not (out / rundir.LOCK).exists()
+
+
+def _copy_run(tmp_path: Path) -> Path:
+    """A checkpoint to stand for another run's ``last``."""
+    api.train(_config(tmp_path, max_steps=2, eval_every=2), tmp_path / "other", log=lambda m: None)
+    return tmp_path / "other" / "last"
 
 
 # --------------------------------------------------------------- 3: SIGKILL at random moments
