@@ -319,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_demo,
         _add_configs,
         _add_plot,
+        _add_prepare,
         _add_forecast,
         _add_serve,
     ):
@@ -455,6 +456,21 @@ def _add_plot(sub: Commands) -> None:
     c = _command(sub, "plot", "draw a run's learning curves (from RUN/metrics.jsonl)", cmd_plot)
     c.add_argument("run", metavar="RUN", help="run directory")
     c.add_argument("--out", help="PNG to write (default: RUN/curves.png)")
+
+
+def cmd_prepare(args: argparse.Namespace) -> None:
+    from hybridseq.prepared import prepare
+
+    cfg = api.as_config(args.config, args.set)
+    prepare(cfg.data, args.out, log=lambda m: print(m, file=sys.stderr))
+    print(f"then train with: --set data.train={args.out}")
+
+
+def _add_prepare(sub: Commands) -> None:
+    c = _command(sub, "prepare", "tokenise data.train once into memory-mapped arrays", cmd_prepare)
+    c.add_argument("config", help="YAML config whose data section names the corpus")
+    _add_set(c)
+    c.add_argument("--out", required=True, help="the prepared directory (then data.train)")
 
 
 CONFIG_HELP = "YAML config file, or a shipped config's name such as demo (hybridseq configs)"

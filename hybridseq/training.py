@@ -21,11 +21,12 @@ import os
 import random
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.optim.lr_scheduler import LambdaLR
@@ -49,6 +50,7 @@ from hybridseq.losses import loss_kind, sequence_loss
 from hybridseq.model import Seq2Seq, build_model
 from hybridseq.parallel import StepSync, World
 from hybridseq.predict import score
+from hybridseq.prepared import MappedItems, is_prepared, prepared_splits
 from hybridseq.signals import StopRequests
 
 Pairs = dict[str, list]  # split name -> raw (source, target[, covariates]) pairs
@@ -344,10 +346,8 @@ def epoch_batches(t: Trainer) -> list[list[list[int]]]:
     epoch's seed; with ``train.batch_tokens``, batches of at most that many source + target
     positions, padding included."""
     tc, items = t.cfg.train, t.splits["train"].items
-    by_tokens = tc.batch_tokens is not None
-    lengths = [len(x[0]) + len(x[1]) for x in items] if by_tokens else pair_lengths(items)
     order = batch_indices(
-        lengths,
+        bucket_lengths(items, tc.batch_tokens is not None),
         tc.batch_size,
         bucket=tc.bucket,
         shuffle=True,
@@ -355,6 +355,15 @@ def epoch_batches(t: Trainer) -> list[list[list[int]]]:
         max_tokens=tc.batch_tokens,
     )[t.progress.batch_in_epoch :]
     return [order[i : i + tc.accumulate] for i in range(0, len(order), tc.accumulate)]
+
+
+def bucket_lengths(items: Sequence, by_tokens: bool) -> list[int]:
+    """Each example's length for batching: source + target with token batches, else the
+    longer side (read from the offsets of a prepared corpus, not example by example)."""
+    if isinstance(items, MappedItems):
+        src, tgt = items.lengths("source"), items.lengths("target")
+        return (src + tgt if by_tokens else np.maximum(src, tgt)).tolist()
+    return [len(x[0]) + len(x[1]) for x in items] if by_tokens else pair_lengths(items)
 
 
 def train_batch(t: Trainer, batches: list[list[int]], stop: StopRequests) -> StepSync:
@@ -667,18 +676,29 @@ def build(cfg: Config, out_dir: Path, resume: bool, world: World, data: Pairs | 
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     device = world.device(pick_device(cfg.train.device))
-    raw = data if data is not None else read_splits(cfg.data, cfg.train.seed)
+    codec = None
     if resume:
         saved_cfg, model, codec = load_checkpoint(out_dir / "last")
         cfg = _resumed_config(saved_cfg, cfg)
-    else:
-        codec = fit_codec(cfg.data, raw["train"])
-    splits = {n: Split(p, codec.encode_pairs(p, f"{n} data")) for n, p in raw.items() if p}
-    splits["train"] = filter_lengths(splits["train"], cfg.data)
+    codec, splits = load_splits(cfg, codec, data)
     if not resume:
         cfg = with_data_sizes(cfg, codec, splits["train"].items)
         model = build_model(cfg.model)
     return cfg, device, codec, splits, model.to(device).train()
+
+
+def load_splits(
+    cfg: Config, codec: Codec | None, data: Pairs | None = None
+) -> tuple[Codec, dict[str, Split]]:
+    """The codec (fitted on the training data unless given) and the encoded splits: from
+    ``data`` in memory, a prepared (memory-mapped) corpus, or the config's files."""
+    if data is None and is_prepared(cfg.data.train):
+        return prepared_splits(cfg.data, codec)
+    raw = data if data is not None else read_splits(cfg.data, cfg.train.seed)
+    codec = codec or fit_codec(cfg.data, raw["train"])
+    splits = {n: Split(p, codec.encode_pairs(p, f"{n} data")) for n, p in raw.items() if p}
+    splits["train"] = filter_lengths(splits["train"], cfg.data)
+    return codec, splits
 
 
 def make_optimizer(model: Seq2Seq, tc: TrainConfig, device: torch.device) -> torch.optim.Optimizer:

@@ -48,13 +48,21 @@ class Vocab:
         Order: specials, then descending frequency, ties alphabetical (so the same data always
         gives the same ids). ``max_size`` counts the four specials; ``min_freq`` drops rarer tokens.
         """
+        counts = Counter(tok for seq in sequences for tok in seq)
+        return cls.from_counts(counts, max_size=max_size, min_freq=min_freq)
+
+    @classmethod
+    def from_counts(
+        cls, counts: Counter, *, max_size: int | None = None, min_freq: int = 1
+    ) -> Vocab:
+        """``build`` from token counts already made (a corpus read as a stream)."""
         if max_size is not None and max_size < len(SPECIALS):
             raise ValueError(
                 f"max_size must be at least {len(SPECIALS)} (the specials), got {max_size}"
             )
         if min_freq < 1:
             raise ValueError(f"min_freq must be at least 1, got {min_freq}")
-        counts = Counter(tok for seq in sequences for tok in seq)
+        counts = Counter(counts)
         for special in SPECIALS:
             counts.pop(special, None)
         ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
