@@ -9,7 +9,6 @@ The Python API (``hybridseq.api``) is re-exported here: ``train``, ``load``, ``s
 from __future__ import annotations
 
 import importlib
-import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -24,10 +23,6 @@ def __getattr__(name: str) -> Any:
     """The API's names, imported (with torch) when first asked for."""
     if name == "export":  # the module, which is callable as its export() function
         return importlib.import_module("hybridseq.export")
-    if name == "synth" and "hybridseq.api" not in sys.modules:
-        # ``from hybridseq import synth`` inside the package, before the API is loaded, means
-        # the module; once the API is loaded the name is its function
-        return importlib.import_module("hybridseq.synth")
     if name in _API:
         api = importlib.import_module("hybridseq.api")
         globals().update({n: getattr(api, n) for n in _API})

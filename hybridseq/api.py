@@ -16,8 +16,7 @@ from typing import Any
 
 import torch
 
-from hybridseq import shipped
-from hybridseq import synth as synthetic
+from hybridseq import shipped, synthetic
 from hybridseq.checkpoint import (
     CheckpointError,
     average_checkpoints,

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from hybridseq import metrics, synth
+from hybridseq import metrics, synthetic
 
 
 class ConfigError(ValueError):
@@ -444,7 +444,7 @@ class Config:
         train = self.data.train or ""
         vectors = (
             self.forecast is not None
-            or synth_task in synth.VECTOR_TASKS
+            or synth_task in synthetic.VECTOR_TASKS
             or (self.data.train is not None and train.lower().endswith(".jsonl"))
         )
         return metrics.VECTORS if vectors else metrics.TOKENS

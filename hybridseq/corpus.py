@@ -10,7 +10,7 @@ from typing import Any
 
 from torch import Tensor
 
-from hybridseq import synth
+from hybridseq import synthetic
 from hybridseq.codec import Codec, Side
 from hybridseq.config import Config, ConfigError, DataConfig
 from hybridseq.data import DataError, read_pairs_located
@@ -37,19 +37,19 @@ def _synthetic(cfg: DataConfig) -> dict[str, list]:
     s = cfg.synth
     sizes = {"train": s.n_train, "valid": s.n_valid, "test": s.n_test}
     out: dict[str, list] = {}
-    if s.task in synth.VECTOR_TASKS:
+    if s.task in synthetic.VECTOR_TASKS:
         for i, name in enumerate(SPLITS):
             kw = dict(src_len=s.src_len, tgt_len=s.tgt_len, dim=s.dim, noise=s.noise)
-            out[name] = synth.make_vector_pairs(s.task, sizes[name], seed=s.seed + i, **kw)
+            out[name] = synthetic.make_vector_pairs(s.task, sizes[name], seed=s.seed + i, **kw)
         return out
-    if s.task not in synth.TOKEN_TASKS:
-        valid = ", ".join(synth.TOKEN_TASKS + synth.VECTOR_TASKS)
+    if s.task not in synthetic.TOKEN_TASKS:
+        valid = ", ".join(synthetic.TOKEN_TASKS + synthetic.VECTOR_TASKS)
         raise ConfigError(f"data.synth.task: unknown task {s.task!r} (valid: {valid})")
     seen: set[str] = set()
     for i, name in enumerate(SPLITS):
         kw = dict(min_len=s.min_len, max_len=s.max_len, vocab=s.vocab)
         # draw extra so that dropping sources already used still leaves the requested count
-        pairs = synth.make_token_pairs(s.task, 2 * sizes[name] + 10, seed=s.seed + i, **kw)
+        pairs = synthetic.make_token_pairs(s.task, 2 * sizes[name] + 10, seed=s.seed + i, **kw)
         fresh = [p for p in pairs if p[0] not in seen]
         fresh = list(dict(fresh).items())[: sizes[name]]  # unique sources
         seen.update(src for src, _ in fresh)

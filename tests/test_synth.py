@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hybridseq.synth import (
+from hybridseq.synthetic import (
     TOKEN_TASKS,
     VECTOR_TASKS,
     make_token_pairs,
