@@ -1,7 +1,7 @@
 """Data-parallel training with PyTorch's own engine: ``torchrun`` starts the processes and
 ``DistributedDataParallel`` averages the gradients; this module is the glue.
 
-    torchrun --nproc-per-node 2 -m hybridseq train configs/demo.yaml --out runs/ddp
+    torchrun --nproc-per-node 2 -m hybridseq train demo --out runs/ddp
     torchrun --nnodes 2 --nproc-per-node 4 --rdzv-backend c10d --rdzv-endpoint HOST:PORT \
         -m hybridseq train CONFIG ...
 

@@ -82,25 +82,11 @@ def series_from_csv(data: bytes, columns: Any) -> tuple[dict, dict, dict]:
 
 
 def next_times(times: np.ndarray, n_values: int, horizon: int) -> list[Any]:
-    """The H time stamps after a series' N values: the rows after them where the table has
-    them (covariates' future rows), else continued at the series' frequency (pandas infers it;
-    the last interval where it cannot tell); integers for integer times."""
-    import pandas as pd
+    """The H time stamps after a series' N values (``series.future_times``: the table's own
+    rows where it has them, else continued at the series' frequency), as JSON."""
+    from hybridseq.series import future_times
 
-    if len(times) >= n_values + horizon:
-        ahead = times[n_values : n_values + horizon]
-    elif np.issubdtype(times.dtype, np.datetime64):
-        past = pd.DatetimeIndex(times[:n_values])
-        freq = pd.DatetimeIndex(past, freq="infer").freq if len(past) >= 3 else None
-        if freq is not None:
-            ahead = pd.date_range(past[-1], periods=horizon + 1, freq=freq)[1:].to_numpy()
-        else:
-            step = past[-1] - past[-2] if len(past) > 1 else pd.Timedelta(days=1)
-            ahead = np.array([past[-1] + step * (i + 1) for i in range(horizon)])
-    else:
-        step = times[n_values - 1] - times[n_values - 2] if n_values > 1 else 1
-        ahead = times[n_values - 1] + step * np.arange(1, horizon + 1)
-    return time_labels(np.asarray(ahead))
+    return time_labels(future_times(np.asarray(times), n_values, horizon))
 
 
 def time_labels(times: np.ndarray) -> list[Any]:
