@@ -3,6 +3,7 @@
 first step and target tokens per second.
 
     python benchmarks/scale.py --sizes 100000 1000000 [--steps 30] [--out /tmp/scale]
+    python benchmarks/scale.py --sizes 10000000 --data mapped   # text would need ~23 GB
 
 Each size is a synthetic reverse-task corpus (5-20 symbols a side, 20 symbols) written once; a
 tiny model trains ``--steps`` steps in a fresh process per row (so peak RSS is that run's
@@ -81,6 +82,12 @@ def main() -> None:
     p.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--out", type=Path, default=Path("/tmp/hybridseq-scale"))
+    p.add_argument(
+        "--data",
+        nargs="+",
+        default=["text", "mapped"],
+        help="text, mapped (text needs ~2.3 KB a pair)",
+    )
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     valid = args.out / "valid.tsv"
@@ -99,7 +106,7 @@ def main() -> None:
         prepare_s = round(time.perf_counter() - start, 1)
         mapped_cfg = {**CONFIG, "data": {"train": str(prepared), "valid": str(valid)}}
         (args.out / "mapped.yaml").write_text(yaml.safe_dump(mapped_cfg))
-        for kind in ("text", "mapped"):
+        for kind in args.data:
             run_dir = args.out / f"run-{kind}-{n}-{time.time_ns()}"
             row = train_child(args.out / f"{kind}.yaml", run_dir, args.steps)
             row.update(pairs=n, data=kind, prepare_s=prepare_s if kind == "mapped" else None)
