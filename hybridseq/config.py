@@ -106,10 +106,22 @@ class DataConfig:
 
 # sizes that must be positive (None: filled from the data)
 MODEL_SIZES = (
-    "emb_dim", "enc_hidden", "enc_layers", "d_model", "heads", "ff_dim", "max_positions",
-    "dec_hidden", "dec_layers", "attn_heads", "src_vocab", "tgt_vocab", "src_dim", "tgt_dim",
+    "emb_dim",
+    "enc_hidden",
+    "enc_layers",
+    "d_model",
+    "heads",
+    "ff_dim",
+    "max_positions",
+    "dec_hidden",
+    "dec_layers",
+    "attn_heads",
+    "src_vocab",
+    "tgt_vocab",
+    "src_dim",
+    "tgt_dim",
     "tgt_cov_dim",
-)  # fmt: skip
+)
 
 
 @dataclass
