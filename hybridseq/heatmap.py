@@ -21,7 +21,7 @@ MIN_INCHES, MAX_INCHES = 3.0, 30.0
 
 
 class Aligned(Protocol):
-    """What is drawn: the fields of ``hybridseq.predict.Alignment``."""
+    """What is drawn: the fields of ``hybridseq.outputs.Alignment``."""
 
     source: list[str]  # S source symbols
     output: list[str]  # T output symbols

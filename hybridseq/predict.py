@@ -7,7 +7,6 @@ Sources are encoded with the model's codec, grouped into length-bucketed batches
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,42 +17,9 @@ from hybridseq.codec import Codec
 from hybridseq.config import DecodeConfig
 from hybridseq.data import DataError, batch_indices, pad_batch
 from hybridseq.decode import Hypothesis, beam_search, greedy, max_lengths, rollout, search
+from hybridseq.outputs import Alignment, Prediction
 from hybridseq.seam import Decodable
 from hybridseq.vocab import PAD_ID
-
-
-@dataclass
-class Alignment:
-    """Where each output symbol looked: the attention weights of the decoder step that emitted
-    it over the source symbols. The one shape every reader of attention takes (the server and
-    its page, heatmap files)."""
-
-    source: list[str]  # S source symbols, as the model's tokenizer split the input
-    output: list[str]  # T output symbols
-    weights: np.ndarray  # (T, S) float32; each row sums to 1
-
-    def to_dict(self, digits: int = 4) -> dict[str, Any]:
-        """JSON-ready: ``{"source": [...], "output": [...], "weights": [[...] * S] * T}``."""
-        return {
-            "source": self.source,
-            "output": self.output,
-            "weights": np.round(self.weights.astype(np.float64), digits).tolist(),
-        }
-
-
-@dataclass
-class Prediction:
-    """One of a source's n best outputs."""
-
-    output: str
-    score: float  # total log-probability (beam search: over the length penalty)
-    alignment: Alignment | None  # with ``attention=True``
-
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"output": self.output, "score": round(self.score, 6)}
-        if self.alignment is not None:
-            d["attention"] = self.alignment.to_dict()
-        return d
 
 
 def alignment(codec: Codec, source: str, hyp: Hypothesis) -> Alignment:

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from hybridseq.outputs import Alignment, Prediction
+
 EXPORT_FILE = "export.json"
 FORMAT_VERSION = 1
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3  # the first four entries of every vocabulary
@@ -411,36 +413,6 @@ def rollout(
 
 
 # ---- the model -----------------------------------------------------------------------------------
-@dataclass
-class Alignment:
-    """Where each output symbol looked: the attention weights of the decoder step that emitted
-    it over the source symbols (the same fields as ``hybridseq.predict.Alignment``)."""
-
-    source: list[str]  # S source symbols, as the model's tokenizer split the input
-    output: list[str]  # T output symbols
-    weights: np.ndarray  # (T, S) float32; each row sums to 1
-
-    def to_dict(self, digits: int = 4) -> dict[str, Any]:
-        """JSON-ready: ``{"source": [...], "output": [...], "weights": [[...] * S] * T}``."""
-        rounded = np.round(self.weights.astype(np.float64), digits).tolist()
-        return {"source": self.source, "output": self.output, "weights": rounded}
-
-
-@dataclass
-class Prediction:
-    """One of a source's n best outputs (the same fields as ``hybridseq.predict.Prediction``)."""
-
-    output: str
-    score: float  # total log-probability (beam search: over the length penalty)
-    alignment: Alignment | None  # with ``attention=True``
-
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"output": self.output, "score": round(self.score, 6)}
-        if self.alignment is not None:
-            d["attention"] = self.alignment.to_dict()
-        return d
-
-
 class ExportedModel:
     """An exported model decoded by onnxruntime; ``predict`` as ``hybridseq.api.Model``'s."""
 

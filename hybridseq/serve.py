@@ -35,6 +35,7 @@ from hybridseq.checkpoint import CheckpointError
 from hybridseq.config import ConfigError
 from hybridseq.data import DataError
 from hybridseq.microbatch import MicroBatcher
+from hybridseq.outputs import Prediction
 from hybridseq.serve_forecast import (
     ForecastRequest,
     forecast_csv,
@@ -192,16 +193,9 @@ def _plain(x: Any) -> Any:
     return x if isinstance(x, str) else np.asarray(x).tolist()
 
 
-def _hypothesis(h: Any, attention: bool) -> dict[str, Any]:
-    """A ``predict.Prediction`` (or an export's hypothesis) as JSON."""
-    if hasattr(h, "to_dict"):
-        d = h.to_dict()
-    else:  # runtime.Hypothesis: output, score, attention, source/output symbols
-        d = {"output": _plain(h.output), "score": h.score}
-        if h.attention is not None:
-            weights = np.round(np.asarray(h.attention, dtype=np.float64), 4).tolist()
-            d["attention"] = {"source": h.source_symbols, "output": h.output_symbols}
-            d["attention"]["weights"] = weights
+def _hypothesis(h: Prediction, attention: bool) -> dict[str, Any]:
+    """An ``outputs.Prediction`` as JSON (its weights only when asked for)."""
+    d = h.to_dict()
     if not attention:
         d.pop("attention", None)
     return d

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import yaml
 from conftest import tiny_train_dict
 from safetensors.torch import load_file
 
@@ -26,7 +27,7 @@ def _corpus(tmp_path):
 
 def test_prepared_items_and_codec_equal_the_text_files(tmp_path):
     raw = _corpus(tmp_path)
-    (tmp_path / "c.yaml").write_text(__import__("yaml").safe_dump(raw))
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw))
     main(["prepare", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "bin")])
     codec, items = load_prepared(tmp_path / "bin")
     pairs = read_tsv(tmp_path / "train.tsv")
