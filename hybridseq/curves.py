@@ -35,7 +35,7 @@ class CurveWriter:
             self.path.write_text("")
         else:
             _truncate_after(self.path, resumed_at)
-        self.board = _tensorboard(Path(out_dir) / "tensorboard")
+        self.board = _tensorboard(Path(out_dir) / "tensorboard", resumed_at)
 
     def write(self, kind: str, step: int, values: dict[str, float]) -> None:
         row = {"kind": kind, "step": step, **{k: _plain(v) for k, v in values.items()}}
@@ -51,14 +51,15 @@ class CurveWriter:
             self.board.close()
 
 
-def _tensorboard(folder: Path):
+def _tensorboard(folder: Path, resumed_at: int | None):
     """A SummaryWriter, or None without the tensorboard package (metrics.jsonl still holds
-    every number)."""
+    every number). On resume, TensorBoard drops the earlier events past the resumed step."""
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         return None
-    return SummaryWriter(str(folder))
+    purge = None if resumed_at is None else resumed_at + 1
+    return SummaryWriter(str(folder), purge_step=purge)
 
 
 def _plain(v: Any) -> float | None:

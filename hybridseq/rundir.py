@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from hybridseq.curves import CURVES_FILE
+
 LOCK = ".lock"
 CHECKPOINTS = ("last", "best")
 
@@ -51,6 +53,8 @@ def prepare(out_dir: Path, resume: bool, overwrite: bool) -> None:
     _refuse_if_in_use(out_dir)  # never delete the checkpoints of a run going on
     for path in _run_files(out_dir):
         shutil.rmtree(path, ignore_errors=True)
+    shutil.rmtree(out_dir / "tensorboard", ignore_errors=True)  # its curves go with it
+    (out_dir / CURVES_FILE).unlink(missing_ok=True)
 
 
 def holds_run(out_dir: Path) -> bool:

@@ -307,8 +307,12 @@ def test_an_existing_run_is_not_replaced_without_resume_or_overwrite(tmp_path, c
     assert ", exact_match " in err and "at step 10)" in err
     assert "--resume" in err and "--overwrite" in err
     assert (out / "best" / "model.safetensors").read_bytes() == best
+    (out / "tensorboard" / "events.out.tfevents.old").write_text("the first run's curves")
     _ok(capsys, "train", cfg, "--out", str(out), "--overwrite", "--set", "train.max_steps=5")
     assert [p.name for p in checkpoint.step_checkpoints(out)] == ["step-5"]  # no mixed runs
+    assert not (out / "tensorboard" / "events.out.tfevents.old").exists()  # nor mixed curves
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert max(steps) == 5
     assert "both" in _error(capsys, "train", cfg, "--out", str(out), "--resume", "--overwrite")
 
 
