@@ -81,7 +81,10 @@ def read_curves(path: str | Path) -> list[dict[str, Any]]:
     path = Path(path)
     path = path / CURVES_FILE if path.is_dir() else path
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no learning curves (written by training since it ran)")
+        raise FileNotFoundError(
+            f"{path}: not found; training writes its learning curves there (a run made "
+            "before hybridseq wrote them has none)"
+        )
     rows = []
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
