@@ -72,13 +72,17 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 def _plot_options(args: argparse.Namespace) -> dict:
     """The plot's keyword arguments of ``forecast`` / ``evaluate_forecasts``."""
-    names = lambda text: [x for x in text.split(",") if x] if text else None  # noqa: E731
     return {
         "plot": args.plot,
-        "plot_series": names(args.series),
+        "plot_series": _names(args.series),
         "tail": args.tail,
-        "plot_baselines": names(args.plot_baselines) or (),
+        "plot_baselines": _names(args.plot_baselines) or (),
     }
+
+
+def _names(text: str | None) -> list[str] | None:
+    """A comma-separated flag's names; None when the flag is not given."""
+    return [x for x in text.split(",") if x] if text else None
 
 
 def _add_plot_flags(p: argparse.ArgumentParser, what: str) -> None:

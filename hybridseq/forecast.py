@@ -150,14 +150,18 @@ def load_fitted(run: Path) -> Fitted:
     if not (run / META_FILE).is_file():
         raise CheckpointError(f"{run}: no {META_FILE}; not a fit_forecaster output directory")
     meta = json.loads((run / META_FILE).read_text())
-    pair = lambda a, b: (np.array(a), np.array(b))  # noqa: E731
     return Fitted(
         columns=from_dict(Columns, meta["columns"], "columns"),
         variables=list(meta["variables"]),
-        scales={s: pair(*v) for s, v in meta["scales"].items()},
+        scales=_arrays(meta["scales"]),
         seasons={s: np.array(p) for s, p in meta.get("seasons", {}).items()},
-        covariate_scales={s: pair(*v) for s, v in meta.get("covariate_scales", {}).items()},
+        covariate_scales=_arrays(meta.get("covariate_scales", {})),
     )
+
+
+def _arrays(pairs: dict[str, list]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """id -> [a, b] lists from JSON -> id -> (a, b) arrays."""
+    return {sid: (np.array(a), np.array(b)) for sid, (a, b) in pairs.items()}
 
 
 # --------------------------------------------------------------------------- prediction
