@@ -1,7 +1,7 @@
 """The ``hybridseq forecast`` commands: train, forecast and evaluate on series in a CSV.
 
 A part of the command line (``hybridseq.cli`` adds these commands); the forecasting modules
-need the ``forecast`` extra (pandas, statsmodels), so they are imported when a command runs.
+need the ``forecast`` extra (pandas, statsforecast), so they are imported when a command runs.
 """
 
 from __future__ import annotations
@@ -56,10 +56,9 @@ def cmd_forecast(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from hybridseq.baselines import BASELINES
     from hybridseq.forecast import evaluate_forecasts
 
-    names = BASELINES if args.baselines is None else [n for n in args.baselines.split(",") if n]
+    names = None if args.baselines is None else [n for n in args.baselines.split(",") if n]
     columns = _columns_from_args(args)
     table = evaluate_forecasts(
         args.run, args.data, columns=columns, baselines=names, **_plot_options(args)
@@ -93,7 +92,7 @@ def _add_plot_flags(p: argparse.ArgumentParser, what: str) -> None:
         "--plot-baselines",
         metavar="NAMES",
         help="draw these baselines too, comma-separated (naive, seasonal_naive, naive2, ets, "
-        "theta)",
+        "theta, arima, ces, ensemble_mean, ensemble_median)",
     )
 
 
@@ -144,7 +143,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("evaluate", help="test-split metrics of the model and the baselines")
     e.add_argument("run")
     e.add_argument("data")
-    e.add_argument("--baselines", help="comma-separated, or '' for none (default: all)")
+    e.add_argument(
+        "--baselines",
+        help="comma-separated, or '' for none (default: all; AutoARIMA only for periods < 12)",
+    )
     _add_plot_flags(e, "history, forecast and actuals of the test part")
     e.add_argument("--json", action="store_true")
     _add_column_flags(e)

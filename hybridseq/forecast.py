@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from hybridseq import api, rundir
-from hybridseq.baselines import BASELINES, baseline_forecasts
+from hybridseq.baselines import baseline_table, default_baselines
 from hybridseq.checkpoint import CheckpointError
 from hybridseq.config import Config, ConfigError, ForecastConfig, from_dict
 from hybridseq.data import DataError
@@ -401,15 +401,16 @@ def evaluate_forecasts(
     data: str | Path | pd.DataFrame | SeriesSet,
     *,
     columns: Columns | None = None,
-    baselines: Sequence[str] = BASELINES,
+    baselines: Sequence[str] | None = None,
     plot: str | Path | None = None,
     plot_series: Sequence[str] | None = None,
     tail: int | None = None,
     plot_baselines: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Score the model and the baselines on the test split: each series' last H points,
-    forecast from the points before them. ``plot`` and the rest as in ``forecast``, the
-    actual values drawn beside the forecasts.
+    forecast from the points before them. ``baselines`` defaults to ``default_baselines``
+    of the period. ``plot`` and the rest as in ``forecast``, the actual values drawn beside
+    the forecasts.
 
     Returns:
         One row per method (``model`` first), a column per series metric of the metric
@@ -426,7 +427,8 @@ def evaluate_forecasts(
     actuals = {sid: y[-h:] for sid, y in series.values.items()}
     quantiles = predict_quantiles(fc, histories, series.covariates)
     methods = {"model": point_forecasts(fc, quantiles)}
-    methods.update(_baselines_of(baselines, {}, histories, fc.config))
+    names = default_baselines(m) if baselines is None else baselines
+    methods.update(_baselines_of(names, {}, histories, fc.config))
     scores = {name: score_series(f, actuals, histories, m) for name, f in methods.items()}
     bands = _bands(fc, quantiles)
     if bands is not None:
@@ -445,10 +447,9 @@ def _baselines_of(
     names: Sequence[str], known: dict, histories: dict[str, np.ndarray], cfg: ForecastConfig
 ) -> dict[str, dict[str, np.ndarray]]:
     """name -> id -> (H, D) forecasts of the baselines ``names``, those in ``known`` reused."""
-    return {
-        name: known.get(name) or baseline_forecasts(name, histories, cfg.horizon, cfg.period)
-        for name in names
-    }
+    missing = [name for name in names if name not in known]
+    fitted = baseline_table(missing, histories, cfg.horizon, cfg.period)
+    return {name: known[name] if name in known else fitted[name] for name in names}
 
 
 # --------------------------------------------------------------------------- plots

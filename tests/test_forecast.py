@@ -220,7 +220,7 @@ def test_score_series_averages_series_and_skips_undefined():
 def test_naive_on_constant_and_linear():
     assert B.naive(np.full(8, 3.0), 4).tolist() == [3.0] * 4
     assert B.naive(np.arange(10.0), 3).tolist() == [9.0] * 3
-    for name in ("naive2", "ets", "theta"):
+    for name in B.BASELINES:
         np.testing.assert_allclose(B.baseline(name, np.full(8, 3.0), 4), 3.0)
 
 
@@ -236,8 +236,18 @@ def test_seasonal_methods_continue_a_periodic_series():
 
 def test_trend_methods_follow_a_line():
     y = 2.0 * np.arange(30) + 1
-    np.testing.assert_allclose(B.ets(y, 3, 1), [61, 63, 65], rtol=0.01)
-    np.testing.assert_allclose(B.theta(y, 3, 1), [60, 61, 62], rtol=0.01)  # half the slope
+    for name in ("ets", "theta", "arima", "ensemble_median"):
+        np.testing.assert_allclose(B.baseline(name, y, 3, 1), [61, 63, 65], rtol=0.01)
+    table = B.baseline_table(["ets", "theta", "ensemble_mean"], {"a": y}, 3)
+    mean = (table["ets"]["a"] + table["theta"]["a"]) / 2  # the ensemble of the models named
+    np.testing.assert_allclose(table["ensemble_mean"]["a"], mean)
+
+
+def test_tiny_history_falls_back_to_naive2():
+    for name in ("ets", "theta", "ces"):  # statsforecast refuses such "tiny datasets"
+        np.testing.assert_allclose(B.baseline(name, np.array([4.0, 5.0]), 2, 4), 5.0)
+    assert all(np.isfinite(B.baseline(n, np.array([4.0, 5.0]), 2, 4)).all() for n in B.BASELINES)
+    assert "arima" not in B.default_baselines(12) and "arima" in B.default_baselines(4)
 
 
 def test_unknown_baseline():

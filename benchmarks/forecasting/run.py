@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from hybridseq.baselines import BASELINES, baseline_forecasts, naive2
+from hybridseq.baselines import BASELINES, baseline_table, check_names, default_baselines, naive2
 from hybridseq.config import ForecastConfig
 from hybridseq.forecast import fit_forecaster, load_forecaster, predict_next
 from hybridseq.metrics import TABLE
@@ -258,12 +258,14 @@ def run_frequency(freq: str, items: list, cfg: ForecastConfig, args, minutes: fl
             f"  validation {TABLE[metric].label}: {valid_scores[0]:.2f}"
             + (members_part if k > 1 else "")
         )
-    histories = {s.sn: s.x for s in items}
-    for name in args.baselines:
-        start = time.perf_counter()
-        predicted = baseline_forecasts(name, histories, cfg.horizon, cfg.period)
-        scores[name] = score({k: v[:, 0] for k, v in predicted.items()}, items, metric)
-        print(f"  {name}: {scores[name]:.2f} ({time.perf_counter() - start:.0f}s)")
+    names = default_baselines(cfg.period) if args.baselines is None else args.baselines
+    start = time.perf_counter()
+    predicted = baseline_table(names, {s.sn: s.x for s in items}, cfg.horizon, cfg.period)
+    for name, fs in predicted.items():
+        scores[name] = score({k: v[:, 0] for k, v in fs.items()}, items, metric)
+    if names:
+        shown = ", ".join(f"{n} {scores[n]:.2f}" for n in names)
+        print(f"  baselines ({time.perf_counter() - start:.0f}s): {shown}")
     seconds = sum(r.seconds for r in results + refits)
     steps = sum(r.step for r in results + refits)
     print(f"  model: {scores['model']:.2f} after {steps} steps, {seconds:.0f}s")
@@ -296,7 +298,7 @@ def table(rows: list[dict]) -> pd.DataFrame:
         }
     ).T
     weights = np.array([r["series"] * r["horizon"] for r in rows], dtype=float)
-    methods = list(rows[0]["scores"])
+    methods = list(dict.fromkeys(m for r in rows for m in r["scores"]))  # NaN where not run
     overall = {m: float(np.dot(frame[m].to_numpy(float), weights) / weights.sum()) for m in methods}
     overall.update(series=float(frame["series"].sum()), train_s=float(frame["train_s"].sum()))
     frame.loc["all"] = pd.Series(overall)
@@ -372,7 +374,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--limit", type=int, help="first N series of each frequency (smoke tests)")
     p.add_argument("--only", help="comma-separated frequencies, e.g. yearly,monthly")
     p.add_argument("--steps", type=int, help="cap on training steps per frequency")
-    p.add_argument("--baselines", default=",".join(BASELINES), help="comma-separated, or ''")
+    p.add_argument(
+        "--baselines",
+        help=f"comma-separated, or '' for none (of {', '.join(BASELINES)}; default: all, "
+        "AutoARIMA only for periods below 12)",
+    )
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument(
         "--freq-set",
@@ -391,11 +397,13 @@ def parse_args() -> argparse.Namespace:
     args.raw = yaml.safe_load(args.config.read_text())
     args.family = args.family or args.raw["model"].get("family", "hybrid")
     args.raw["model"]["family"] = args.family
-    args.baselines = [b for b in args.baselines.split(",") if b]
+    if args.baselines is not None:
+        args.baselines = [b for b in args.baselines.split(",") if b]
     args.refit = [f for f in args.refit.split(",") if f]
-    unknown = [b for b in args.baselines if b not in BASELINES]
-    if unknown:  # before any training, not after it
-        p.error(f"--baselines {unknown}: the baselines are {', '.join(BASELINES)}")
+    try:  # before any training, not after it
+        check_names(args.baselines or [], "--baselines")
+    except ValueError as e:
+        p.error(str(e))
     for spec in args.freq_set:
         if ":" not in spec or "=" not in spec.split(":", 1)[1]:
             p.error(f"--freq-set {spec!r}: expected FREQ:KEY=VALUE")
