@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 
 def _columns_from_args(args: argparse.Namespace):
@@ -56,7 +57,7 @@ def cmd_forecast(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from hybridseq.forecast import evaluate_forecasts
+    from hybridseq.forecast import evaluate_forecasts, load_fitted
 
     names = None if args.baselines is None else [n for n in args.baselines.split(",") if n]
     columns = _columns_from_args(args)
@@ -65,8 +66,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     )
     if args.json:
         print(json.dumps(table.to_dict(orient="index"), indent=2))
-    else:
-        print(table.to_string(float_format=lambda v: f"{v:.4g}"))
+        return
+    print(table.to_string(float_format=lambda v: f"{v:.4g}"))
+    combination = load_fitted(Path(args.run)).combination
+    if combination is not None:
+        print(f"combination: {combination.describe()}")
 
 
 def _plot_options(args: argparse.Namespace) -> dict:

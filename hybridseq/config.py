@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from hybridseq import metrics, synthetic
+from hybridseq import baselines, metrics, synthetic
 
 
 class ConfigError(ValueError):
@@ -61,7 +61,7 @@ def parse_yaml(text: str) -> Any:
 class SynthConfig:
     """A built-in synthetic task used when no data files are given."""
 
-    task: str = "reverse"  # copy | reverse | sort | add (tokens); sines | ar (vectors)
+    task: str = "reverse"  # copy | copy_rare | reverse | sort | add; sines | ar (vectors)
     n_train: int = 5000
     n_valid: int = 500
     n_test: int = 500
@@ -94,10 +94,19 @@ class DataConfig:
     # an error when the files are read, naming file:line, not a crash at some later step (the
     # hybrid's positional encoding ends at model.max_positions, also 4096 by default)
     max_len: int = 4096
+    # one vocabulary (and tokenizer) fitted on the source and target texts together, so a
+    # token has the same id on both sides; needs src_tokenize == tgt_tokenize. min_freq and
+    # max_vocab then count both sides
+    share_vocab: bool = False
 
     def __post_init__(self) -> None:
         for name in ("src_tokenize", "tgt_tokenize"):
             _choice(f"data.{name}", getattr(self, name), ("char", "whitespace", "subword"))
+        if self.share_vocab and self.src_tokenize != self.tgt_tokenize:
+            raise ConfigError(
+                f"data.share_vocab: needs src_tokenize == tgt_tokenize "
+                f"(got {self.src_tokenize!r} and {self.tgt_tokenize!r})"
+            )
         if self.min_freq < 1:
             raise ConfigError("data.min_freq: must be >= 1")
         sizes = ("subword_vocab", "max_vocab", "max_src_len", "max_tgt_len", "max_len")
@@ -140,6 +149,12 @@ class ModelConfig:
     heads: int = 8
     ff_dim: int = 2048
     max_positions: int = 4096  # longest source the positional encoding precomputes
+    # sinusoidal (Vaswani et al. 2017) | learned: one trained vector per position up to
+    # max_positions, starting as the sinusoids (set max_positions near the longest source)
+    positions: str = "sinusoidal"
+    # true: the source embedding starts N(0, 1/width) and is multiplied by sqrt(width)
+    # (Vaswani et al. 2017, §3.4) instead of starting N(0, 1) unscaled
+    embed_scale: bool = False
     # pre-norm layers (LayerNorm before attention and feed-forward, one more after the last
     # layer; Xiong et al. 2020) instead of the seed's post-norm: steadier at higher learning rates
     norm_first: bool = False
@@ -162,6 +177,17 @@ class ModelConfig:
     # 1.0 where the data is scaled so that a flat 1 is a baseline forecast (the forecaster's
     # window_season with scale window_last: seasonal naive), so training starts from it
     head_init: float | None = None
+    # token targets: copy attention, a pointer-generator (See et al. 2017): each step mixes the
+    # output layer's distribution with the attention weights over the source tokens, by a
+    # learned gate, over the target vocabulary extended by the source's own unknown tokens,
+    # so the model can emit a source symbol it never saw as a target (or that is <unk> in the
+    # source vocabulary). Needs attention (additive or multihead: the heads' average)
+    copy: bool = False
+    # token targets: the output layer's weight is the target embedding's (Press & Wolf 2017);
+    # where dec_hidden + context width != emb_dim a linear projection to emb_dim comes first.
+    # With data.share_vocab the source embedding is that same matrix too (the hybrid family
+    # then needs emb_dim == d_model)
+    tie_embeddings: bool = False
     # filled from the data when left at None
     src_vocab: int | None = None
     tgt_vocab: int | None = None
@@ -174,6 +200,7 @@ class ModelConfig:
         _choice("model.attention", self.attention, ("additive", "multihead", "none"))
         inits = ("auto", "final", "bridge", "last", "zeros")
         _choice("model.decoder_init", self.decoder_init, inits)
+        _choice("model.positions", self.positions, ("sinusoidal", "learned"))
         _at_least("model", self, MODEL_SIZES, 1)
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"model.dropout: {self.dropout} is not in [0, 1)")
@@ -188,6 +215,7 @@ class ModelConfig:
             )
         self._check_quantiles()
         self._check_head_init()
+        self._check_tokens_only()
         init = self.resolved_init
         if init == "final":
             if self.family != "lstm_attention":
@@ -222,6 +250,15 @@ class ModelConfig:
             raise ConfigError("model.head_init: only for a vector target (this one is tokens)")
         if self.quantiles:
             raise ConfigError("model.head_init: not with model.quantiles (one value per level)")
+
+    def _check_tokens_only(self) -> None:
+        """copy and tie_embeddings are for token targets (copy also for token sources)."""
+        if self.copy and self.attention == "none":
+            raise ConfigError("model.copy: copies by the attention weights; set model.attention")
+        if self.copy and (self.tgt_dim is not None or self.src_dim is not None):
+            raise ConfigError("model.copy: only for token sources and targets")
+        if self.tie_embeddings and self.tgt_dim is not None:
+            raise ConfigError("model.tie_embeddings: only for a token target")
 
     @property
     def resolved_init(self) -> str:
@@ -374,6 +411,36 @@ class DecodeConfig:
 
 
 PER_WINDOW = ("window", "window_last")  # forecast scalings fitted on each window's own source
+COMBINE_METHODS = ("best", "mean", "inverse")
+SCALE_FREE = ("smape", "mape", "mase")  # series metrics that average across series' levels
+
+
+@dataclass
+class CombineConfig:
+    """``forecast.combine``: the model's forecast combined with classical ones (``hybridseq.
+    combine``), the members and weights chosen on the validation windows only."""
+
+    # the baselines that are candidates beside the model (names of hybridseq.baselines)
+    members: list[str] = field(default_factory=lambda: ["naive2", "ets", "theta", "ces"])
+    # best: the one member of lowest validation error; mean: equal weights over the k
+    # members of lowest error; inverse: weights proportional to 1 / error over those k
+    method: str = "best"
+    by: str = "run"  # run: one choice for all series; series: one per series (the run's as
+    # fallback for a series without a validation window)
+    metric: str = "auto"  # smape | mape | mase; auto: train.select if one of them, else smape
+    top_k: int | None = None  # mean and inverse: k (None: k chosen on validation too)
+
+    def __post_init__(self) -> None:
+        _choice("forecast.combine.method", self.method, COMBINE_METHODS)
+        _choice("forecast.combine.by", self.by, ("run", "series"))
+        _choice("forecast.combine.metric", self.metric, ("auto", *SCALE_FREE))
+        for name in self.members:
+            _choice("forecast.combine.members", name, baselines.BASELINES)
+        if len(set(self.members)) != len(self.members):
+            raise ConfigError(f"forecast.combine.members: {self.members} names one twice")
+        most = len(self.members) + 1  # the model is always a candidate
+        if self.top_k is not None and not 1 <= self.top_k <= most:
+            raise ConfigError(f"forecast.combine.top_k: {self.top_k} is not in 1..{most}")
 
 
 @dataclass
@@ -390,6 +457,7 @@ class ForecastConfig:
     deseasonalize: bool = False  # divide out multiplicative seasonal indices (see fit_seasons)
     window_season: bool = False  # divide each window by its last season's shape (recent_season)
     calendar: bool = False  # sin and cos of the phase in the period as covariates (period > 1)
+    combine: CombineConfig | None = None  # the model combined with baselines (see above)
 
     def __post_init__(self) -> None:
         if self.horizon < 1:
@@ -411,6 +479,10 @@ class ForecastConfig:
             raise ConfigError("forecast.period and forecast.max_windows must be >= 1")
         if self.calendar and self.period < 2:
             raise ConfigError("forecast.calendar: the phase features need forecast.period > 1")
+        if self.combine is not None and not self.validation:
+            raise ConfigError(
+                "forecast.combine: chosen on the validation windows; needs forecast.validation"
+            )
 
 
 @dataclass
@@ -428,6 +500,7 @@ class Config:
     def __post_init__(self) -> None:
         self._check_data()
         self._check_metrics()
+        self._check_sharing()
         quantile_model = self.model.quantiles is not None
         if self.train.loss == "quantile" and not quantile_model:
             raise ConfigError("train.loss: 'quantile' needs model.quantiles, e.g. [0.1, 0.5, 0.9]")
@@ -447,6 +520,21 @@ class Config:
             )
         if self.forecast is None and self.data.train is None and self.data.synth is None:
             raise ConfigError("data: give data.train (a file) or data.synth (a synthetic task)")
+
+    def _check_sharing(self) -> None:
+        """Copy attention, tied and shared embeddings need token data on the sides they use."""
+        m, vectors = self.model, self.target_kind == metrics.VECTORS
+        for on, key in ((m.copy, "model.copy"), (m.tie_embeddings, "model.tie_embeddings")):
+            if on and vectors:
+                raise ConfigError(f"{key}: only for token targets (this config's are vectors)")
+        if self.data.share_vocab and vectors:
+            raise ConfigError("data.share_vocab: only for token sources and targets")
+        shares_source = m.tie_embeddings and self.data.share_vocab
+        if shares_source and m.family == "hybrid" and m.emb_dim != m.d_model:
+            raise ConfigError(
+                f"model.tie_embeddings with data.share_vocab: the hybrid's source embedding "
+                f"is d_model wide, so emb_dim ({m.emb_dim}) must equal d_model ({m.d_model})"
+            )
 
     @property
     def target_kind(self) -> str:

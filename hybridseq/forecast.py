@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from hybridseq import api, rundir
+from hybridseq import combine as C
 from hybridseq.baselines import baseline_table, default_baselines
 from hybridseq.checkpoint import CheckpointError
 from hybridseq.config import Config, ConfigError, ForecastConfig, from_dict
@@ -95,6 +96,8 @@ def fit_forecaster(
     columns = replace(columns or series.columns, covariates=series.covariate_names or None)
     fc = cfg.forecast
     check_lengths(series, fc)
+    if fc.combine is not None and cfg.model.quantiles is not None:
+        raise ConfigError("forecast.combine: combines point forecasts; drop model.quantiles")
     fitted = Fitted(columns, series.variables, *_fit(series, fc))
     windows = make_windows(series, fc, fitted.scales, fitted.seasons, fitted.covariate_scales)
     if not windows["train"]:
@@ -111,7 +114,25 @@ def fit_forecaster(
     pairs = {
         k: [tuple(np.asarray(x, np.float32) for x in w) for w in v] for k, v in windows.items()
     }
-    return api.train(cfg, out, resume=resume, log=log, data=pairs, overwrite=overwrite)
+    result = api.train(cfg, out, resume=resume, log=log, data=pairs, overwrite=overwrite)
+    if fc.combine is not None:
+        fitted.combination = choose_combination(load_forecaster(out), series, cfg.train.select)
+        save_fitted(Path(out), fitted)
+        log(f"combination {fitted.combination.describe()}")
+    return result
+
+
+def choose_combination(fc: Forecaster, series: SeriesSet, select: str) -> C.Combination:
+    """The run's ``forecast.combine`` chosen on the validation windows: every member
+    forecasts each series' last H points before its test part from the points before them.
+    The test part is cut off here, before anything else sees the series."""
+    cfg, h = fc.config, fc.config.horizon
+    train_parts = {sid: y[:-h] for sid, y in series.values.items()}
+    histories, actuals = C.validation_split(train_parts, h, cfg.min_lookback)
+    forecasts = {C.MODEL: predict_next(fc, histories, series.covariates)}
+    forecasts.update(baseline_table(cfg.combine.members, histories, h, cfg.period))
+    metric = C.resolve_metric(cfg.combine, select)
+    return C.choose(forecasts, actuals, histories, cfg.combine, metric, cfg.period)
 
 
 def _fit(series: SeriesSet, fc: ForecastConfig) -> tuple[dict, dict, dict]:
@@ -130,6 +151,7 @@ class Fitted:
     seasons: dict[str, np.ndarray]  # id -> seasonal profile (m, D), with deseasonalize
     # id -> (mean (C,), std (C,)) of the user covariates (named by columns.covariates)
     covariate_scales: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    combination: C.Combination | None = None  # with forecast.combine: chosen on validation
 
 
 def save_fitted(out: Path, fitted: Fitted) -> None:
@@ -142,6 +164,8 @@ def save_fitted(out: Path, fitted: Fitted) -> None:
             s: [m.tolist(), sd.tolist()] for s, (m, sd) in fitted.covariate_scales.items()
         },
     }
+    if fitted.combination is not None:
+        meta["combination"] = fitted.combination.to_dict()
     out.mkdir(parents=True, exist_ok=True)
     (out / META_FILE).write_text(json.dumps(meta))
 
@@ -150,12 +174,19 @@ def load_fitted(run: Path) -> Fitted:
     if not (run / META_FILE).is_file():
         raise CheckpointError(f"{run}: no {META_FILE}; not a fit_forecaster output directory")
     meta = json.loads((run / META_FILE).read_text())
+    combination = None
+    if "combination" in meta:
+        try:
+            combination = C.combination_from_dict(meta["combination"], str(run / META_FILE))
+        except ValueError as e:
+            raise CheckpointError(str(e)) from None
     return Fitted(
         columns=from_dict(Columns, meta["columns"], "columns"),
         variables=list(meta["variables"]),
         scales=_arrays(meta["scales"]),
         seasons={s: np.array(p) for s, p in meta.get("seasons", {}).items()},
         covariate_scales=_arrays(meta.get("covariate_scales", {})),
+        combination=combination,
     )
 
 
@@ -297,6 +328,19 @@ def predict_next(
     return point_forecasts(fc, predict_quantiles(fc, histories, covariates))
 
 
+def combined_points(
+    fc: Forecaster, histories: dict[str, np.ndarray], points: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """The run's combination (``forecast.combine``) of the model's point forecasts id -> (H,
+    D) with its baselines, refitted on each history (N, D) here: they are cheap. ``points``
+    unchanged for a run without one."""
+    comb, cfg = fc.fitted.combination, fc.config
+    if comb is None:
+        return points
+    members = baseline_table(comb.baselines(), histories, cfg.horizon, cfg.period)
+    return C.apply(comb, {C.MODEL: points, **members})
+
+
 def _bands(fc: Forecaster, quantiles: dict[str, np.ndarray]) -> dict[str, tuple] | None:
     """id -> (lowest, highest) level, each (H, D); None for a model without quantiles."""
     if not fc.quantiles:
@@ -369,7 +413,8 @@ def forecast(
     tail: int | None = None,
     plot_baselines: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """Forecast the next horizon of every series from the end of its history.
+    """Forecast the next horizon of every series from the end of its history (the run's
+    combination with baselines where it chose one, ``forecast.combine``).
 
     Columns default to those used in training. Returns (and writes to ``out_csv``) one row
     per series and future time in the table's own terms (``dated_table``): e.g.
@@ -381,7 +426,7 @@ def forecast(
     fc = load_forecaster(run)
     series = _series_for(fc, data, columns)
     quantiles = predict_quantiles(fc, series.values, series.covariates)
-    predicted = point_forecasts(fc, quantiles)
+    predicted = combined_points(fc, series.values, point_forecasts(fc, quantiles))
     shown = quantiles if fc.quantiles else None
     n = {sid: len(y) for sid, y in series.values.items()}
     table = dated_table(forecast_table(predicted, fc.variables, shown, fc.quantiles), series, n)
@@ -409,8 +454,8 @@ def evaluate_forecasts(
 ) -> pd.DataFrame:
     """Score the model and the baselines on the test split: each series' last H points,
     forecast from the points before them. ``baselines`` defaults to ``default_baselines``
-    of the period. ``plot`` and the rest as in ``forecast``, the actual values drawn beside
-    the forecasts.
+    of the period; a run with a combination adds its members and, last, ``combination``.
+    ``plot`` and the rest as in ``forecast``, the actual values drawn beside the forecasts.
 
     Returns:
         One row per method (``model`` first), a column per series metric of the metric
@@ -427,8 +472,12 @@ def evaluate_forecasts(
     actuals = {sid: y[-h:] for sid, y in series.values.items()}
     quantiles = predict_quantiles(fc, histories, series.covariates)
     methods = {"model": point_forecasts(fc, quantiles)}
-    names = default_baselines(m) if baselines is None else baselines
+    names = list(default_baselines(m) if baselines is None else baselines)
+    comb = fc.fitted.combination
+    names += [n for n in (comb.candidates() + comb.baselines() if comb else []) if n not in names]
     methods.update(_baselines_of(names, {}, histories, fc.config))
+    if comb is not None:
+        methods[C.COMBINATION] = C.apply(comb, {C.MODEL: methods["model"], **methods})
     scores = {name: score_series(f, actuals, histories, m) for name, f in methods.items()}
     bands = _bands(fc, quantiles)
     if bands is not None:

@@ -26,8 +26,9 @@ class ForecastRequest(BaseModel):
 
 
 def forecaster_info(fc: Any) -> dict[str, Any]:
-    """What a forecasting run takes and gives: horizon, lookback, columns, variables, levels."""
-    m = fc.model.config.model
+    """What a forecasting run takes and gives: horizon, lookback, columns, variables, levels,
+    and the combination with baselines it chose on validation (None without one)."""
+    m, comb = fc.model.config.model, fc.fitted.combination
     return {
         "kind": "forecast",
         "engine": "torch",
@@ -37,6 +38,7 @@ def forecaster_info(fc: Any) -> dict[str, Any]:
         "columns": asdict(fc.columns),
         "variables": list(fc.variables),
         "quantiles": list(fc.quantiles),
+        "combination": None if comb is None else comb.summary(),
     }
 
 
@@ -101,12 +103,18 @@ def time_labels(times: np.ndarray) -> list[Any]:
 
 
 def run_forecast(fc: Any, values: dict, times: dict, covariates: dict) -> dict[str, Any]:
-    """Forecasts of every series: the table (series, [variable,] step, time, forecast, one
-    column per quantile level) and, per series, history and forecast for the page's plot."""
-    from hybridseq.forecast import forecast_table, point_forecasts, predict_quantiles
+    """Forecasts of every series (the run's combination with baselines where it has one): the
+    table (series, [variable,] step, time, forecast, one column per quantile level) and, per
+    series, history and forecast for the page's plot."""
+    from hybridseq.forecast import (
+        combined_points,
+        forecast_table,
+        point_forecasts,
+        predict_quantiles,
+    )
 
     quantiles = predict_quantiles(fc, values, covariates or None)
-    points = point_forecasts(fc, quantiles)
+    points = combined_points(fc, values, point_forecasts(fc, quantiles))
     table = forecast_table(points, fc.variables, quantiles if fc.quantiles else None, fc.quantiles)
     h = fc.config.horizon
     ahead = {sid: next_times(times[sid], len(values[sid]), h) for sid in values}
