@@ -30,7 +30,8 @@ def test_window_config_keeps_every_option_it_does_not_set():
         "calendar": True,
         "deseasonalize": False,
     }
-    assert set(base) | set(recipe.WINDOW_KEYS) == {f.name for f in fields(ForecastConfig)}
+    handled = set(recipe.WINDOW_KEYS) | set(recipe.ENSEMBLE_KEYS)
+    assert set(base) | handled == {f.name for f in fields(ForecastConfig)}
     items = [SimpleNamespace(h=8, period=4)]
     cfg = recipe.window_config(base, items, lookback=3.0, shortest=1.5, history=2.0)
     assert {k: v for k, v in asdict(cfg).items() if k in base} == base
@@ -131,3 +132,18 @@ def test_validation_mape_leaves_out_series_with_a_zero_target():
     assert np.isnan(
         recipe.score(forecasts, [SimpleNamespace(sn="b", xx=np.array([0.0, 2.0]))], "mape")
     )
+
+
+def test_combine_chooses_on_the_validation_part_and_applies_to_the_test_part():
+    from hybridseq.config import CombineConfig
+
+    shape = np.array([0.7, 1.3, 1.1, 0.9])
+    x = 10 * shape[np.arange(24) % 4]
+    items = [SimpleNamespace(sn=f"s{i}", x=(i + 1) * x, h=4, period=4) for i in range(3)]
+    cfg = ForecastConfig(horizon=4, lookback=8, period=4)
+    valid = {s.sn: np.full(4, s.x.mean()) for s in items}  # a flat model: worse than snaive
+    test = {"model": {s.sn: np.full(4, s.x.mean()) for s in items}}
+    ccfg = CombineConfig(members=["naive", "seasonal_naive"])
+    comb, combined = recipe.combine(items, cfg, ccfg, valid, test, "smape")
+    assert comb.run.members == ["seasonal_naive"] and comb.metric == "smape"
+    np.testing.assert_allclose(combined["s1"], items[1].x[-4:])

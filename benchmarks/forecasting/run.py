@@ -46,8 +46,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from hybridseq import combine as C
 from hybridseq.baselines import BASELINES, baseline_table, check_names, default_baselines, naive2
-from hybridseq.config import ForecastConfig
+from hybridseq.config import CombineConfig, ConfigError, ForecastConfig, from_dict, parse_yaml
 from hybridseq.forecast import fit_forecaster, load_forecaster, predict_next
 from hybridseq.metrics import TABLE
 from hybridseq.series import SeriesSet
@@ -90,6 +91,7 @@ def backtest_items(data: dict[str, list], horizons: int = 1) -> dict[str, list]:
 
 
 WINDOW_KEYS = ("horizon", "lookback", "min_lookback", "period", "max_windows")  # set per frequency
+ENSEMBLE_KEYS = ("combine",)  # applied by run.py to each frequency's ensemble (--combine)
 
 
 def window_config(
@@ -100,7 +102,7 @@ def window_config(
     from the last ``history`` horizons of each series only (all when None); every other key
     of the config file's section (scaling, seasonal adjustment, validation, ...) is kept."""
     h, m = items[0].h, items[0].period
-    kept = {k: v for k, v in base.items() if k not in WINDOW_KEYS}
+    kept = {k: v for k, v in base.items() if k not in WINDOW_KEYS + ENSEMBLE_KEYS}
     longest = max(1, round(lookback * h))
     fewest = min(longest, max(1, round(shortest * h)))
     recent = max(1, round(history * h)) if history is not None else base.get("max_windows")
@@ -250,22 +252,16 @@ def run_frequency(freq: str, items: list, cfg: ForecastConfig, args, minutes: fl
     singles = [score(m, items, metric) for m in members] if k > 1 else None
     if singles:
         print("  ensemble members: " + ", ".join(f"{v:.2f}" for v in singles))
-    valid_scores = [validation_score(v, items, metric) for v in valid]
-    if valid:
-        valid_scores.insert(0, validation_score(median(valid), items, metric))
-        members_part = f" (members {', '.join(f'{v:.2f}' for v in valid_scores[1:])})"
-        print(
-            f"  validation {TABLE[metric].label}: {valid_scores[0]:.2f}"
-            + (members_part if k > 1 else "")
-        )
+    valid_scores = validation_report(valid, items, metric)
     names = default_baselines(cfg.period) if args.baselines is None else args.baselines
-    start = time.perf_counter()
-    predicted = baseline_table(names, {s.sn: s.x for s in items}, cfg.horizon, cfg.period)
-    for name, fs in predicted.items():
-        scores[name] = score({k: v[:, 0] for k, v in fs.items()}, items, metric)
-    if names:
-        shown = ", ".join(f"{n} {scores[n]:.2f}" for n in names)
-        print(f"  baselines ({time.perf_counter() - start:.0f}s): {shown}")
+    predicted = baseline_scores(names, items, cfg, metric, scores)
+    combination, combined = None, None
+    if args.combine is not None:
+        test = {C.MODEL: forecasts, **predicted}
+        chosen = combine(items, cfg, args.combine, median(valid), test, metric)
+        combination, combined = chosen
+        scores["combination"] = score(combined, items, metric)
+        print(f"  combination: {scores['combination']:.2f}, {combination.describe()}")
     seconds = sum(r.seconds for r in results + refits)
     steps = sum(r.step for r in results + refits)
     print(f"  model: {scores['model']:.2f} after {steps} steps, {seconds:.0f}s")
@@ -285,8 +281,58 @@ def run_frequency(freq: str, items: list, cfg: ForecastConfig, args, minutes: fl
         "naive2_fallback": len(short),
         "window": asdict(cfg),
         "scores": scores,
+        "combination": combination.to_dict() if combination else None,
         "forecasts": forecasts,
+        "combined": combined,
     }
+
+
+def validation_report(valid: list[dict], items: list, metric: str) -> list[float]:
+    """The validation metric of the median of the ensemble's members' validation forecasts,
+    then of each member (printed); [] without validation."""
+    if not valid:
+        return []
+    scores = [validation_score(v, items, metric) for v in [median(valid), *valid]]
+    members_part = f" (members {', '.join(f'{v:.2f}' for v in scores[1:])})"
+    print(
+        f"  validation {TABLE[metric].label}: {scores[0]:.2f}"
+        + (members_part if len(valid) > 1 else "")
+    )
+    return scores
+
+
+def baseline_scores(names, items: list, cfg: ForecastConfig, metric: str, scores: dict) -> dict:
+    """The baselines ``names`` from each history, their scores added to ``scores``; returns
+    name -> sn -> (h, 1)."""
+    start = time.perf_counter()
+    predicted = baseline_table(names, {s.sn: s.x for s in items}, cfg.horizon, cfg.period)
+    for name, fs in predicted.items():
+        scores[name] = score({k: v[:, 0] for k, v in fs.items()}, items, metric)
+    if names:
+        shown = ", ".join(f"{n} {scores[n]:.2f}" for n in names)
+        print(f"  baselines ({time.perf_counter() - start:.0f}s): {shown}")
+    return predicted
+
+
+def combine(
+    items: list, cfg: ForecastConfig, ccfg: CombineConfig, valid: dict, test: dict, select: str
+):
+    """``hybridseq.combine`` on the ensemble. Members and weights are chosen on the validation
+    targets: each history's last h points, forecast from the points before them by the model
+    (``valid``, sn -> (h,)) and by the baselines of ``ccfg.members``; the test part is in no
+    history. ``ccfg.metric`` decides, its auto read as ``select``. The choice is applied to
+    ``test``: the model's test forecasts ``test[MODEL]``, sn -> (h,), and any baselines
+    already fitted on the whole histories, sn -> (h, 1) (the rest are fitted here). Returns
+    the combination and its test forecasts sn -> (h,)."""
+    h, m = cfg.horizon, cfg.period
+    histories, actuals = C.validation_split({s.sn: s.x[:, None] for s in items}, h, 1)
+    forecasts = {C.MODEL: {sn: f[:, None] for sn, f in valid.items()}}
+    forecasts.update(baseline_table(ccfg.members, histories, h, m))
+    comb = C.choose(forecasts, actuals, histories, ccfg, C.resolve_metric(ccfg, select), m)
+    missing = [n for n in comb.baselines() if n not in test]
+    members = {**test, **baseline_table(missing, {s.sn: s.x for s in items}, h, m)}
+    members[C.MODEL] = {sn: f[:, None] for sn, f in test[C.MODEL].items()}
+    return comb, {sn: f[:, 0] for sn, f in C.apply(comb, members).items()}
 
 
 def table(rows: list[dict]) -> pd.DataFrame:
@@ -305,21 +351,29 @@ def table(rows: list[dict]) -> pd.DataFrame:
     return frame
 
 
+def forecast_csv(path: Path, dataset: str, parts: list[dict]) -> None:
+    """Forecasts sn -> (h,) of every frequency as ``dataset,series,step,forecast`` rows."""
+    records = [
+        (dataset, sn, step + 1, float(value))
+        for forecasts in parts
+        for sn, f in forecasts.items()
+        for step, value in enumerate(f)
+    ]
+    frame = pd.DataFrame(records, columns=["dataset", "series", "step", "forecast"])
+    frame.to_csv(path, index=False)
+
+
 def write_outputs(rows: list[dict], frame: pd.DataFrame, args) -> Path:
     """The forecasts CSV and the summary JSON; returns the CSV path."""
     name = DATASETS[args.dataset][0]
     stem = f"{args.dataset}_{args.family}" + (f"_limit{args.limit}" if args.limit else "")
     stem += {0: "", 1: "_backtest"}.get(args.backtest, f"_backtest{args.backtest}")
-    records = [
-        (name, sn, step + 1, float(value))
-        for r in rows
-        for sn, f in r["forecasts"].items()
-        for step, value in enumerate(f)
-    ]
-    csv = args.csv or HERE / f"{stem}.csv"
-    pd.DataFrame(records, columns=["dataset", "series", "step", "forecast"]).to_csv(
-        csv, index=False
-    )
+    csv = Path(args.csv or HERE / f"{stem}.csv")
+    forecast_csv(csv, name, [r["forecasts"] for r in rows])
+    if args.combine is not None:  # the combination's, rescored by score.py as the model's
+        forecast_csv(
+            csv.with_name(f"{csv.stem}_combination.csv"), name, [r["combined"] for r in rows]
+        )
     summary = {
         "dataset": name,
         "family": args.family,
@@ -328,7 +382,10 @@ def write_outputs(rows: list[dict], frame: pd.DataFrame, args) -> Path:
         "limit": args.limit,
         "backtest": args.backtest,
         "config": args.raw,
-        "frequencies": [{k: v for k, v in r.items() if k != "forecasts"} for r in rows],
+        "combine": asdict(args.combine) if args.combine is not None else None,
+        "frequencies": [
+            {k: v for k, v in r.items() if k not in ("forecasts", "combined")} for r in rows
+        ],
         "table": frame.to_dict(orient="index"),
     }
     Path(csv).with_suffix(".json").write_text(json.dumps(summary, indent=2))
@@ -379,6 +436,14 @@ def parse_args() -> argparse.Namespace:
         help=f"comma-separated, or '' for none (of {', '.join(BASELINES)}; default: all, "
         "AutoARIMA only for periods below 12)",
     )
+    p.add_argument(
+        "--combine",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="also combine the model with baselines, chosen on validation (forecast.combine's "
+        "keys, e.g. --combine method=mean by=series members=[naive2,ets,theta,ces]); the "
+        "config's forecast.combine where given without values",
+    )
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument(
         "--freq-set",
@@ -400,6 +465,7 @@ def parse_args() -> argparse.Namespace:
     if args.baselines is not None:
         args.baselines = [b for b in args.baselines.split(",") if b]
     args.refit = [f for f in args.refit.split(",") if f]
+    args.combine = combine_config(p, args)
     try:  # before any training, not after it
         check_names(args.baselines or [], "--baselines")
     except ValueError as e:
@@ -412,6 +478,24 @@ def parse_args() -> argparse.Namespace:
     except ValueError:
         p.error(f"--ensemble {args.ensemble!r}: expected a number or FREQ=N,FREQ=N")
     return args
+
+
+def combine_config(p: argparse.ArgumentParser, args) -> CombineConfig | None:
+    """``--combine KEY=VALUE ...`` over the config's ``forecast.combine`` (which run.py
+    applies to the ensemble, not to each member's training); None without either."""
+    section = (args.raw.get("forecast") or {}).pop("combine", None)
+    if args.combine is None and section is None:
+        return None
+    raw = dict(section or {})
+    for item in args.combine or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            p.error(f"--combine {item!r}: expected KEY=VALUE")
+        raw[key] = parse_yaml(value)
+    try:
+        return from_dict(CombineConfig, raw, "--combine")
+    except ConfigError as e:
+        p.error(str(e))
 
 
 def main() -> None:
@@ -428,6 +512,8 @@ def main() -> None:
     if set(args.refit) - set(data):
         unknown = sorted(set(args.refit) - set(data))
         raise SystemExit(f"run.py: error: --refit {unknown}: the frequencies are {list(data)}")
+    if args.combine is not None and args.no_validation:
+        raise SystemExit("run.py: error: --combine chooses on validation: drop --no-validation")
     if args.refit and args.no_validation:
         raise SystemExit(
             "run.py: error: --refit takes its step count from validation: drop --no-validation"
