@@ -149,7 +149,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     e.add_argument("data")
     e.add_argument(
         "--baselines",
-        help="comma-separated, or '' for none (default: all; AutoARIMA only for periods < 12)",
+        help="comma-separated, or '' for none (default: all; AutoARIMA only for period 1)",
     )
     _add_plot_flags(e, "history, forecast and actuals of the test part")
     e.add_argument("--json", action="store_true")

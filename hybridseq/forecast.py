@@ -15,6 +15,11 @@ targets, every training window lies wholly before both) and makes scaled lookbac
 windows; this module trains on them, and at prediction turns each history into the model's
 input and its output back into the series' units.
 
+With ``forecast.combine`` the run also chooses, on the validation windows only, a combination
+of the model's forecast with classical ones (``combine.py``); ``forecast.json`` keeps it, and
+forecasting, evaluation and the server apply it, the classical members refitted on each
+history.
+
 A model with ``model.quantiles`` (e.g. ``[0.1, 0.5, 0.9]``, trained with the pinball loss)
 forecasts every level: the table gets a ``q0.1``, ``q0.5``, ``q0.9`` column each beside
 ``forecast`` (the level closest to 0.5), the plot shades the band between the lowest and the

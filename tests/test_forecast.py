@@ -247,7 +247,7 @@ def test_tiny_history_falls_back_to_naive2():
     for name in ("ets", "theta", "ces"):  # statsforecast refuses such "tiny datasets"
         np.testing.assert_allclose(B.baseline(name, np.array([4.0, 5.0]), 2, 4), 5.0)
     assert all(np.isfinite(B.baseline(n, np.array([4.0, 5.0]), 2, 4)).all() for n in B.BASELINES)
-    assert "arima" not in B.default_baselines(12) and "arima" in B.default_baselines(4)
+    assert "arima" not in B.default_baselines(4) and "arima" in B.default_baselines(1)
 
 
 def test_unknown_baseline():

@@ -434,7 +434,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--baselines",
         help=f"comma-separated, or '' for none (of {', '.join(BASELINES)}; default: all, "
-        "AutoARIMA only for periods below 12)",
+        "AutoARIMA only where the period is 1)",
     )
     p.add_argument(
         "--combine",
