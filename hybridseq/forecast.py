@@ -228,10 +228,60 @@ class Forecaster:
         return list(self.model.network.quantiles)
 
 
+@dataclass
+class ExportedHead:
+    """What a forecaster reads of an exported network: its quantile levels and point index."""
+
+    quantiles: list[float]
+    point_index: int
+
+    def parameters(self) -> list:
+        return []  # the weights are in the ONNX graphs
+
+
+@dataclass
+class ExportedForecastModel:
+    """An export (``hybridseq.runtime``, onnxruntime) in the place of ``api.Model`` in a
+    ``Forecaster``: the same ``predict`` and ``config``."""
+
+    runtime: object  # hybridseq.runtime.ExportedModel
+    config: Config
+    engine: str = "onnxruntime"
+
+    @property
+    def network(self) -> ExportedHead:
+        return ExportedHead(list(self.runtime.quantiles), self.runtime.point_index)
+
+    def predict(self, sources: list, steps: int | None = None, covariates=None) -> list:
+        """(S, D + C) sources -> (H, D) outputs ((H, D, Q) with quantiles), as api.Model's."""
+        return self.runtime.predict(sources, steps=steps, covariates=covariates)
+
+
+def export_forecaster(run: str | Path, out_dir: str | Path, quantize: str | None = None) -> Path:
+    """Export a forecasting run: the ONNX graphs of ``hybridseq.export`` and, beside them, the
+    run's ``forecast.json`` (scales, seasons, combination), so that ``load_forecaster``
+    forecasts from ``out_dir`` with onnxruntime, baselines of a combination refitted there."""
+    import shutil
+
+    from hybridseq.export import export
+
+    load_fitted(Path(run))  # a forecasting run, before anything is written
+    out = export(run, out_dir, quantize)
+    shutil.copy(Path(run) / META_FILE, Path(out_dir) / META_FILE)
+    return out
+
+
 def load_forecaster(run: str | Path, device: str = "auto") -> Forecaster:
-    """Load a ``fit_forecaster`` output directory (its ``best`` checkpoint)."""
+    """Load a ``fit_forecaster`` output directory (its ``best`` checkpoint), or an
+    ``export_forecaster`` directory (decoded by onnxruntime)."""
     run = Path(run)
     fitted = load_fitted(run)
+    if (run / "export.json").is_file():
+        from hybridseq import runtime
+
+        exported = runtime.load(run)
+        config = from_dict(Config, exported.config, "export.json config")
+        return Forecaster(ExportedForecastModel(exported, config), fitted)
     model = api.load(run, device=device)
     if model.config.forecast is None:
         raise CheckpointError(f"{run}: its checkpoint's config has no forecast section")

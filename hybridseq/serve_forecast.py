@@ -31,7 +31,7 @@ def forecaster_info(fc: Any) -> dict[str, Any]:
     m, comb = fc.model.config.model, fc.fitted.combination
     return {
         "kind": "forecast",
-        "engine": "torch",
+        "engine": getattr(fc.model, "engine", "torch"),
         "family": m.family,
         "parameters": sum(p.numel() for p in fc.model.network.parameters()),
         "forecast": asdict(fc.config),

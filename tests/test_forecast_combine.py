@@ -158,3 +158,19 @@ def test_config_errors_name_the_key():
         config_from_dict({"forecast": {"horizon": 2, "validation": False, "combine": {}}})
     with pytest.raises(ConfigError, match="top_k"):
         config_from_dict({"forecast": {"horizon": 2, "combine": {"top_k": 0}}})
+
+
+def test_an_exported_forecaster_applies_the_combination(run, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from hybridseq.forecast import export_forecaster, predict_next
+
+    export_forecaster(run, tmp_path / "export")
+    exported = load_forecaster(tmp_path / "export")
+    assert exported.fitted.combination == load_fitted(run).combination
+    series = periodic()
+    torch_model = predict_next(load_forecaster(run, device="cpu"), series.values)
+    onnx_model = predict_next(exported, series.values)
+    np.testing.assert_allclose(onnx_model["s2"], torch_model["s2"], rtol=1e-4, atol=1e-4)
+    table = forecast(tmp_path / "export", series)
+    want = series.values["s1"][-M:, 0]  # the combination chose seasonal naive
+    np.testing.assert_allclose(table.loc[table["id"] == "s1", "forecast"], want)
