@@ -203,6 +203,12 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 def cmd_export(args: argparse.Namespace) -> None:
     from hybridseq.export import export
 
+    if (Path(args.run) / "forecast.json").is_file():  # a forecaster: its fitted state too
+        from hybridseq.forecast import export_forecaster
+
+        out = export_forecaster(args.run, args.out, quantize=args.quantize)
+        print(f"exported {args.run} to {out}: the ONNX graphs, export.json and forecast.json")
+        return
     out = export(args.run, args.out, quantize=args.quantize)
     print(f"exported {args.run} to {out}: encoder.onnx, decoder_step.onnx, export.json")
 

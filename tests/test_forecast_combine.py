@@ -162,9 +162,9 @@ def test_config_errors_name_the_key():
 
 def test_an_exported_forecaster_applies_the_combination(run, tmp_path):
     pytest.importorskip("onnxruntime")
-    from hybridseq.forecast import export_forecaster, predict_next
+    from hybridseq.forecast import predict_next
 
-    export_forecaster(run, tmp_path / "export")
+    cli_main(["export", str(run), "--out", str(tmp_path / "export")])
     exported = load_forecaster(tmp_path / "export")
     assert exported.fitted.combination == load_fitted(run).combination
     series = periodic()
