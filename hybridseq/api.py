@@ -256,7 +256,7 @@ def summary(config: str | Path | dict | Config, overrides: Sequence[str] = ()) -
         trained = load(config, device="cpu")
         return _described(trained.config, trained.network, [], f"the checkpoint in {config}")
     cfg, filled, where = _sizes_for_summary(as_config(config, overrides))
-    return _described(cfg, build_model(cfg.model), filled, where)
+    return _described(cfg, build_model(cfg.model, cfg.data.share_vocab), filled, where)
 
 
 def _described(cfg: Config, model: torch.nn.Module, filled: list[str], where: str) -> dict:

@@ -89,7 +89,12 @@ def _write(
     tmp.mkdir(parents=True)
     save_config(cfg, tmp / "config.yaml")
     (tmp / "codec.json").write_text(json.dumps(codec.to_dict()))
-    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    aliases = tied_names(model)
+    weights = {
+        k: v.detach().cpu().contiguous()
+        for k, v in model.state_dict().items()
+        if k not in aliases  # a tied weight is saved once, under its first name
+    }
     save_file(weights, str(tmp / "model.safetensors"))
     if trainer is not None:
         torch.save(trainer, tmp / "trainer.pt")
@@ -187,8 +192,8 @@ def load_checkpoint(
     cfg = _read_config(path / "config.yaml")
     codec = _read_codec(path / "codec.json")
     check_agreement(cfg, codec, path)
-    model = build_model(cfg.model)
-    state = _read_weights(path / "model.safetensors")
+    model = build_model(cfg.model, cfg.data.share_vocab)
+    state = with_tied(model, _read_weights(path / "model.safetensors"))
     check_shapes(model, state, path / "model.safetensors")
     model.load_state_dict(state)
     return cfg, model.to(device).eval(), codec
@@ -217,6 +222,29 @@ def _read_weights(file: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{file}: not a readable safetensors file ({err})") from None
 
 
+def tied_names(model: torch.nn.Module) -> dict[str, str]:
+    """Names of ``model``'s state that are a weight already named earlier (tied embeddings):
+    alias -> first name."""
+    first: dict[int, str] = {}
+    aliases = {}
+    for name, tensor in model.state_dict(keep_vars=True).items():
+        key = id(tensor)
+        if key in first:
+            aliases[name] = first[key]
+        else:
+            first[key] = name
+    return aliases
+
+
+def with_tied(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` with the names of ``model``'s tied weights filled from the first name, as
+    ``save_checkpoint`` left them out."""
+    for alias, name in tied_names(model).items():
+        if alias not in state and name in state:
+            state[alias] = state[name]
+    return state
+
+
 def check_agreement(cfg: Config, codec: Codec, path: Path) -> None:
     """The vocabulary sizes and vector widths of ``codec.json`` are those of ``config.yaml``."""
     m = cfg.model
@@ -231,6 +259,11 @@ def check_agreement(cfg: Config, codec: Codec, path: Path) -> None:
                 f"{path}: codec.json and config.yaml disagree: model.{key} is "
                 f"{getattr(m, key)}, the codec's {have}; they come from different models"
             )
+    if codec.copy != m.copy:
+        raise CheckpointError(
+            f"{path}: codec.json and config.yaml disagree: model.copy is {m.copy}, the "
+            f"codec's {codec.copy}"
+        )
     cov = codec.covariates.dim if codec.covariates is not None else None
     if m.tgt_cov_dim != cov:
         raise CheckpointError(

@@ -424,7 +424,7 @@ def _add_average(sub: Commands) -> None:
 
 def _add_synth(sub: Commands) -> None:
     s = _command(sub, "synth", "write a synthetic data set", cmd_synth)
-    s.add_argument("task", help="copy, reverse, sort, add (tokens); sines, ar (vectors)")
+    s.add_argument("task", help="copy, copy_rare, reverse, sort, add (tokens); sines, ar (vectors)")
     s.add_argument("--n", type=int, required=True, help="number of pairs")
     s.add_argument("--out", help="output file (.tsv or .jsonl); default: stdout")
     s.add_argument("--seed", type=int, default=0, help="random seed")

@@ -110,9 +110,10 @@ def read_splits(cfg: DataConfig, seed: int) -> dict[str, list]:
     return out
 
 
-def fit_codec(cfg: DataConfig, train_pairs: list) -> Codec:
+def fit_codec(cfg: DataConfig, train_pairs: list, copy: bool = False) -> Codec:
     """Tokenizers and vocabularies from the training pairs (or widths for vectors and for the
-    covariates of triples)."""
+    covariates of triples); with ``data.share_vocab`` one tokenizer and vocabulary for both
+    sides; ``copy``: a codec for a copy model (``model.copy``)."""
 
     def side(values: list, kind: str) -> Side:
         if isinstance(values[0], str):
@@ -122,10 +123,17 @@ def fit_codec(cfg: DataConfig, train_pairs: list) -> Codec:
     if not train_pairs:
         raise ConfigError("data.train: no training pairs")
     first = train_pairs[0]
+    sources, targets = [p[0] for p in train_pairs], [p[1] for p in train_pairs]
+    if cfg.share_vocab:
+        if not (isinstance(first[0], str) and isinstance(first[1], str)):
+            raise ConfigError("data.share_vocab: only for token sources and targets")
+        shared = side(sources + targets, cfg.src_tokenize)
+        return Codec(shared, shared, None, copy)
     return Codec(
-        side([p[0] for p in train_pairs], cfg.src_tokenize),
-        side([p[1] for p in train_pairs], cfg.tgt_tokenize),
+        side(sources, cfg.src_tokenize),
+        side(targets, cfg.tgt_tokenize),
         Side(dim=int(first[2].shape[1])) if len(first) > 2 else None,
+        copy,
     )
 
 

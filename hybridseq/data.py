@@ -350,6 +350,9 @@ class Batch:
         index: row ``b`` holds example ``index[b]`` of the dataset, to restore input order.
         tgt_cov: (B, T, C) float, the covariates known at each target step (padded with 0.0),
             or None for examples without covariates.
+        src_ext: (B, S) long, for a copy model: each source token's id in the extended target
+            vocabulary (``codec.Codec.copy_ids``; PAD_ID at padding); then ``tgt_in`` and
+            ``tgt_out`` hold extended ids too. None otherwise.
     """
 
     src: Tensor
@@ -359,6 +362,7 @@ class Batch:
     tgt_mask: Tensor
     index: list[int]
     tgt_cov: Tensor | None = None
+    src_ext: Tensor | None = None
 
     def to(self, device: torch.device | str) -> Batch:
         """A copy with every tensor on ``device``."""
@@ -370,6 +374,7 @@ class Batch:
             tgt_mask=self.tgt_mask.to(device),
             index=list(self.index),
             tgt_cov=None if self.tgt_cov is None else self.tgt_cov.to(device),
+            src_ext=None if self.src_ext is None else self.src_ext.to(device),
         )
 
     @property
@@ -419,13 +424,13 @@ def _shift_target(tgts: Sequence[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
 
 
 def collate(items: Sequence[tuple[Tensor, ...]], index: Sequence[int]) -> Batch:
-    """Pad ``(source, target)`` pairs, or ``(source, target, covariates)`` triples, into a
-    :class:`Batch`.
+    """Pad ``(source, target)`` pairs, or triples, into a :class:`Batch`.
 
     Args:
         items: pairs of (S_i,) long or (S_i, D_in) float sources and (T_i,) long or
             (T_i, D_out) float targets; each side is tokens or vectors by its dtype; triples
-            add (T_i, C) float covariates.
+            add (T_i, C) float covariates, or for a copy model the (S_i,) long extended ids of
+            the source (``Batch.src_ext``).
         index: the dataset position of each item, same length as ``items``.
     """
     if not items:
@@ -435,8 +440,12 @@ def collate(items: Sequence[tuple[Tensor, ...]], index: Sequence[int]) -> Batch:
     srcs = [item[0] for item in items]
     src, src_mask = pad_batch(srcs, PAD_ID if _is_tokens(srcs, "source") else 0.0)
     tgt_in, tgt_out, tgt_mask = _shift_target([item[1] for item in items])
-    tgt_cov = pad_batch([item[2] for item in items], 0.0)[0] if len(items[0]) > 2 else None
-    return Batch(src, src_mask, tgt_in, tgt_out, tgt_mask, [int(i) for i in index], tgt_cov)
+    third = [item[2] for item in items] if len(items[0]) > 2 else None
+    copies = third is not None and third[0].dtype == torch.long  # not float covariates
+    tgt_cov = pad_batch(third, 0.0)[0] if third is not None and not copies else None
+    src_ext = pad_batch(third, PAD_ID)[0] if copies else None
+    idx = [int(i) for i in index]
+    return Batch(src, src_mask, tgt_in, tgt_out, tgt_mask, idx, tgt_cov, src_ext)
 
 
 def _sort_within_chunks(order: list[int], lengths: Sequence[int], chunk: int) -> list[int]:

@@ -1,7 +1,9 @@
 """Decoding: greedy and batched beam search for tokens, autoregressive rollout for vectors.
 
 Every decoder uses only the model's seam, ``encode`` / ``init_state`` / ``decode_step``, the same
-steps the training loop takes, so what was trained is what is decoded.
+steps the training loop takes, so what was trained is what is decoded. A copy model's
+``src_ext`` (B, S), the source tokens' extended target ids, is handed to ``encode``; its steps
+then score V + S entries, and its ids >= V name the source's unknown tokens.
 """
 
 from __future__ import annotations
@@ -39,7 +41,12 @@ def _force_eos(logp: Tensor, rows: Tensor) -> Tensor:
 
 @torch.no_grad()
 def greedy(
-    model: Decodable, src: Tensor, src_mask: Tensor, limits: Tensor, cuda_graph: bool = True
+    model: Decodable,
+    src: Tensor,
+    src_mask: Tensor,
+    limits: Tensor,
+    cuda_graph: bool = True,
+    src_ext: Tensor | None = None,
 ) -> list[list[int]]:
     """Most likely token at each step.
 
@@ -48,13 +55,22 @@ def greedy(
             included).
         cuda_graph: on a CUDA device, record one step as a CUDA graph and replay it
             (``_run``): one launch per step instead of one per kernel, the same kernels.
+        src_ext: (B, S) a copy model's extended ids of the source tokens.
     Returns:
         one id list per example, EOS and what follows removed.
     """
-    enc = model.encode(src, src_mask)
+    enc = _encode(model, src, src_mask, src_ext)
     loop = _GreedyLoop(model, enc, model.init_state(enc), limits, scored=False)
     _run(loop, cuda_graph)
     return _trim(loop.ids)
+
+
+def _encode(model: Decodable, src: Tensor, src_mask: Tensor, src_ext: Tensor | None):
+    """``model.encode``, handing it a copy model's ``src_ext`` only where there is one (a
+    model that does not copy need not take it)."""
+    if src_ext is None:
+        return model.encode(src, src_mask)
+    return model.encode(src, src_mask, src_ext=src_ext)
 
 
 def length_penalty(lengths: Tensor, alpha: float) -> Tensor:
@@ -71,6 +87,7 @@ def beam_search(
     beam: int,
     alpha: float = 0.0,
     cuda_graph: bool = True,
+    src_ext: Tensor | None = None,
 ) -> list[list[int]]:
     """Batched beam search: the B sources' K beams run as one batch of B*K rows.
 
@@ -80,11 +97,11 @@ def beam_search(
     Args:
         src: (B, S); src_mask: (B, S); limits: (B,) most tokens per output (EOS included);
         beam: K; alpha: length-penalty exponent (0: rank by total log-probability);
-        cuda_graph: as in ``greedy``.
+        cuda_graph, src_ext: as in ``greedy``.
     Returns:
         the best id list per source, EOS removed.
     """
-    found = _beams(model, src, src_mask, limits, beam, alpha, 1, False, cuda_graph)
+    found = _beams(model, src, src_mask, limits, beam, alpha, 1, False, cuda_graph, src_ext)
     return [h[0].ids for h in found]
 
 
@@ -99,11 +116,12 @@ def search(
     n_best: int = 1,
     attention: bool = False,
     cuda_graph: bool = True,
+    src_ext: Tensor | None = None,
 ) -> list[list[Hypothesis]]:
     """Greedy (beam 1) or beam search, with the scores and, asked, the attention weights.
 
     Args:
-        src, src_mask, limits, alpha, cuda_graph: as in ``beam_search``.
+        src, src_mask, limits, alpha, cuda_graph, src_ext: as in ``beam_search``.
         beam: K; 1 is greedy.
         n_best: how many hypotheses per source, 1 <= n_best <= K.
         attention: keep each step's attention weights (B, S), reordered with the beams.
@@ -115,8 +133,9 @@ def search(
         raise ValueError(f"n_best={n_best}: must be between 1 and the beam size {beam}")
     width = src.shape[1] if attention else 0
     if beam > 1:
-        return _beams(model, src, src_mask, limits, beam, alpha, n_best, attention, cuda_graph)
-    enc = model.encode(src, src_mask)
+        args = (beam, alpha, n_best, attention, cuda_graph, src_ext)
+        return _beams(model, src, src_mask, limits, *args)
+    enc = _encode(model, src, src_mask, src_ext)
     loop = _GreedyLoop(model, enc, model.init_state(enc), limits, width)
     _run(loop, cuda_graph)
     return [[h] for h in _hypotheses(loop.ids, loop.total, loop.attn)]
@@ -132,11 +151,12 @@ def _beams(
     n_best: int,
     attention: bool,
     cuda_graph: bool,
+    src_ext: Tensor | None = None,
 ) -> list[list[Hypothesis]]:
     """The beam search of ``search`` (also for K = 1, which tests compare with greedy)."""
     b, width = src.shape[0], src.shape[1] if attention else 0
     rows = torch.arange(b, device=src.device).repeat_interleave(k)  # (B*K,) source of each row
-    enc = model.encode(src, src_mask).select(rows)
+    enc = _encode(model, src, src_mask, src_ext).select(rows)
     loop = _BeamLoop(model, enc, model.init_state(enc), limits.index_select(0, rows), k, width)
     _run(loop, cuda_graph)
     final = loop.scores / length_penalty(loop.lengths, alpha).view(b, k)  # (B, K)

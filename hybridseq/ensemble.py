@@ -4,7 +4,8 @@ rollout decode it unchanged.
 
 At each step every member takes the same previous output; a token ensemble returns the log of
 the members' mean probability (the usual NMT ensemble, e.g. fairseq's), a vector ensemble the
-members' mean output.
+members' mean output. Copy models (``model.copy``) combine the same way, over the extended
+vocabulary their shared source gives them all.
 """
 
 from __future__ import annotations
@@ -29,7 +30,13 @@ class PerMember(tuple):
 
 def _kind(model: Seq2Seq) -> tuple:
     """What members must share to be combined step by step."""
-    return (model.token_target, model.head.out_features, model.quantiles, model.cov_dim)
+    return (
+        model.token_target,
+        model.head.out_features,
+        model.quantiles,
+        model.cov_dim,
+        model.copies,
+    )
 
 
 class Ensemble(nn.Module):
@@ -45,7 +52,7 @@ class Ensemble(nn.Module):
             if _kind(m) != first:
                 raise ValueError(
                     f"ensemble: member 1 and member {i} differ in (token target, output width, "
-                    f"quantiles, covariates): {first} vs {_kind(m)}"
+                    f"quantiles, covariates, copy): {first} vs {_kind(m)}"
                 )
         self.members = nn.ModuleList(members)
 
@@ -77,9 +84,12 @@ class Ensemble(nn.Module):
     def check_covariates(self, cov: Tensor | None, lead: tuple[int, ...]) -> None:
         self.members[0].check_covariates(cov, lead)
 
-    def encode(self, src: Tensor, src_mask: Tensor | None = None) -> PerMember:
-        """src (B, S) or (B, S, D) -> each member's ``Encoded``."""
-        return PerMember(m.encode(src, src_mask) for m in self.members)
+    def encode(
+        self, src: Tensor, src_mask: Tensor | None = None, *, src_ext: Tensor | None = None
+    ) -> PerMember:
+        """src (B, S) or (B, S, D), src_ext (B, S) for copy models -> each member's
+        ``Encoded``."""
+        return PerMember(m.encode(src, src_mask, src_ext=src_ext) for m in self.members)
 
     def init_state(self, enc: PerMember) -> PerMember:
         return PerMember(m.init_state(e) for m, e in zip(self.members, enc, strict=True))

@@ -4,7 +4,8 @@
 
     DIR/encoder.onnx       source (B, S) ids or (B, S, D_in) vectors, mask (B, S) bool
                            -> the decoder's initial h, c (L, B, H) and the attention's cache
-    DIR/decoder_step.onnx  previous token (B,) or vector (B, D), h, c, [mask, cache], [cov (B, C)]
+    DIR/decoder_step.onnx  previous token (B,) or vector (B, D), h, c, [mask, cache],
+                           [copy_ids (B, S)], [cov (B, C)]
                            -> logits (B, V) / vector (B, D) / quantiles (B, D, Q), new h, c,
                            [the step's attention weights (B, S)]
     DIR/export.json        format version, family, codec (vocabularies or widths), config and
@@ -15,6 +16,11 @@ layer, and the attention's per-batch cache (keys and memory for additive attenti
 values per head for multi-head), computed once by the encoder graph. This model's input feeding
 needs no vector of its own: the context is attended from the top layer's previous h, which is in
 the state. Batch size, source length and the number of steps are all free (``dynamic_axes``).
+
+A copy model's step also takes ``copy_ids`` (B, S), each source token's id in the extended
+target vocabulary (``hybridseq.codec``), and gives log-probabilities (B, V + S) over that
+vocabulary: the number of extended ids is V + S, read from the ids' shape, so it needs no input
+of its own and stays free with the source length.
 
 Exporter: ``torch.onnx.export(..., dynamo=False)``, the TorchScript-based tracer, at opset 17.
 Tracing records the path a padded example takes, so the LSTM encoder is traced through its
@@ -75,6 +81,11 @@ TOLERANCE = 1e-4  # the self-check's largest allowed difference between onnxrunt
 def cache_names(model: Seq2Seq) -> list[str]:
     """Names of the attention's per-batch cache tensors (none without attention)."""
     return [] if model.attention is None else ["cache_0", "cache_1"]
+
+
+def copy_names(model: Seq2Seq) -> list[str]:
+    """The step's input of a copy model's source ids in the extended vocabulary (else none)."""
+    return ["copy_ids"] if model.copies else []
 
 
 def _self_attention(attn: nn.MultiheadAttention, x: Tensor, mask: Tensor) -> Tensor:
@@ -142,7 +153,10 @@ class EncoderGraph(nn.Module):
     def forward(self, src: Tensor, mask: Tensor) -> tuple[Tensor, ...]:
         """src (B, S) or (B, S, D_in), mask (B, S) bool -> h0, c0 (L, B, H), cache tensors
         (B, S, A) and (B, S, E) for additive attention, (B, h, S, d) twice for multi-head."""
-        enc = self.model.encode(src, mask, step_weights=False)
+        # a copy model's extended ids are the step graph's input (copy_ids); none of the
+        # encoder's outputs read them
+        ext = torch.zeros_like(mask, dtype=torch.long) if self.model.copies else None
+        enc = self.model.encode(src, mask, step_weights=False, src_ext=ext)
         state = self.model.init_state(enc)
         return (state.h, state.c, *enc.cache)
 
@@ -164,7 +178,7 @@ def captured_attention(attention: nn.Module | None) -> Iterator[list[Tensor]]:
 
 class DecoderStepGraph(nn.Module):
     """``decode_step`` with flat tensors:
-    (prev, h, c, [mask, cache_0, cache_1], [cov]) -> (out, h, c, [attention])."""
+    (prev, h, c, [mask, cache_0, cache_1], [copy_ids], [cov]) -> (out, h, c, [attention])."""
 
     def __init__(self, model: Seq2Seq) -> None:
         super().__init__()
@@ -174,13 +188,15 @@ class DecoderStepGraph(nn.Module):
 
     def forward(self, prev: Tensor, h: Tensor, c: Tensor, *rest: Tensor) -> tuple[Tensor, ...]:
         """prev (B,) ids or (B, D) vectors; h, c (L, B, H); mask (B, S); the cache as from
-        ``EncoderGraph``; cov (B, C) -> out (B, V), (B, D) or (B, D, Q), h, c (L, B, H), and
-        the attention weights (B, S) for a model with attention."""
+        ``EncoderGraph``; copy_ids (B, S); cov (B, C) -> out (B, V), (B, V + S) for a copy
+        model, (B, D) or (B, D, Q), h, c (L, B, H), and the attention weights (B, S) for a
+        model with attention."""
         model = self.model
         mask, cache = (rest[0], tuple(rest[1 : 1 + self.caches])) if self.caches else (None, ())
+        copy_ids = rest[1 + self.caches] if model.copies else None
         cov = rest[-1] if model.cov_dim else None
         # the memory itself is not read by a step: the cache holds what the attention needs
-        enc = Encoded(None, mask, cache, None, model.decoder.step_weights())
+        enc = Encoded(None, mask, cache, None, model.decoder.step_weights(), copy_ids)
         with captured_attention(model.attention) as found:
             out, state = model.decode_step(prev, DecoderState(h, c), enc, cov)
         return (out, state.h, state.c, *found[-1:])
@@ -206,6 +222,9 @@ def step_inputs(model: Seq2Seq, enc_out: tuple[Tensor, ...], mask: Tensor) -> tu
     inputs = [prev, enc_out[0], enc_out[1]]
     if model.attention is not None:
         inputs += [mask, *enc_out[2:]]
+    if model.copies:  # ids in the target vocabulary and past it, PAD at padding
+        v = model.head.out_features
+        inputs.append(torch.randint(4, v + mask.shape[1], mask.shape).masked_fill(~mask, 0))
     if model.cov_dim:
         inputs.append(torch.randn(b, model.cov_dim))
     return tuple(inputs)
@@ -214,7 +233,7 @@ def step_inputs(model: Seq2Seq, enc_out: tuple[Tensor, ...], mask: Tensor) -> tu
 def io_names(model: Seq2Seq) -> dict[str, dict[str, list[str]]]:
     """Input and output names of both graphs, in order."""
     caches = cache_names(model)
-    step_in = ["prev", "h", "c"] + (["mask", *caches] if caches else [])
+    step_in = ["prev", "h", "c"] + (["mask", *caches] if caches else []) + copy_names(model)
     step_in += ["cov"] if model.cov_dim else []
     step_out = ["out", "h_out", "c_out"] + (["attention"] if caches else [])
     return {
@@ -232,7 +251,8 @@ def dynamic_axes(model: Seq2Seq) -> dict[str, dict[str, dict[int, str]]]:
     bs = {0: "batch", 1: "src_len"}
     enc = {"src": bs, "mask": bs, "h": state, "c": state, "cache_0": cache, "cache_1": cache}
     step = {"prev": {0: "batch"}, "h": state, "c": state, "mask": bs, "cov": {0: "batch"}}
-    step.update({"cache_0": cache, "cache_1": cache, "out": {0: "batch"}})
+    out = {0: "batch", 1: "extended"} if model.copies else {0: "batch"}  # V + S with copy
+    step.update({"cache_0": cache, "cache_1": cache, "out": out, "copy_ids": bs})
     step.update({"h_out": state, "c_out": state, "attention": {0: "batch", 1: "src_len"}})
     names = io_names(model)
     used = {g: set(n["inputs"] + n["outputs"]) for g, n in names.items()}
@@ -305,6 +325,7 @@ def _describe(cfg: Config, model: Seq2Seq, codec: Codec, quantize: str | None) -
             "quantiles": list(model.quantiles),
             "point_index": model.point_index,
             "cov_dim": model.cov_dim,
+            "copy": model.copies,
             "parameters": sum(p.numel() for p in model.parameters()),
         },
         "graphs": {
@@ -420,7 +441,7 @@ def evaluate(
         return M.compute_vectors(names, points, firsts, pasts, period)
     ids = model.decode(sources, beam=beam)
     target = model.codec.target
-    hyp_tokens = [target.tokens(h) for h in ids]
+    hyp_tokens = [model.codec.output_tokens(h, s) for h, s in zip(ids, sources, strict=True)]
     ref_tokens = [[target.tokenize(r) for r in rs] for rs in refs]
     texts = [target.detokenize(h) for h in hyp_tokens]
     return M.compute(names, hyp_tokens, ref_tokens, detok_hyps=texts, detok_refs=refs)

@@ -1,7 +1,9 @@
 """Batched prediction over raw inputs, and scoring predictions against references.
 
 Sources are encoded with the model's codec, grouped into length-bucketed batches, decoded
-(greedy, beam or vector rollout) and put back in input order.
+(greedy, beam or vector rollout) and put back in input order. For a copy model the codec also
+gives each source's extended target ids (``copy_ids``), and output ids past the target
+vocabulary are written as the source's own tokens (``Codec.output_text``).
 """
 
 from __future__ import annotations
@@ -28,19 +30,26 @@ def alignment(codec: Codec, source: str, hyp: Hypothesis) -> Alignment:
     if hyp.attention is None:
         raise ValueError("alignment: the hypothesis was decoded without attention weights")
     symbols = codec.source.tokenizer.tokenize(source)
-    output = [codec.target.vocab.tokens[i] for i in hyp.ids]
+    output = codec.output_tokens(hyp.ids, source)
     weights = hyp.attention[:, : len(symbols)].numpy().astype(np.float32)  # (T, S)
     return Alignment(symbols, output, weights)
 
 
 def _batches(
-    sources: Sequence[torch.Tensor], dcfg: DecodeConfig, device: torch.device | str
-) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
-    """Length-bucketed batches: (indices into ``sources``, padded (B, S[, D]), mask (B, S))."""
+    sources: Sequence[torch.Tensor],
+    dcfg: DecodeConfig,
+    device: torch.device | str,
+    copy_ids: Sequence[torch.Tensor] | None = None,
+) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+    """Length-bucketed batches: (indices into ``sources``, padded (B, S[, D]), mask (B, S),
+    and the padded (B, S) ``copy_ids`` of a copy model, else None)."""
     token_src = sources[0].dtype == torch.long
     for idx in batch_indices([len(s) for s in sources], dcfg.batch_size, bucket=True):
         src, mask = pad_batch([sources[i] for i in idx], PAD_ID if token_src else 0.0)
-        yield idx, src.to(device), mask.to(device)
+        ext = None
+        if copy_ids is not None:
+            ext = pad_batch([copy_ids[i] for i in idx], PAD_ID)[0].to(device)
+        yield idx, src.to(device), mask.to(device), ext
 
 
 def predict_hypotheses(
@@ -50,18 +59,19 @@ def predict_hypotheses(
     device: torch.device | str = "cpu",
     n_best: int = 1,
     attention: bool = False,
+    copy_ids: Sequence[torch.Tensor] | None = None,
 ) -> list[list[Hypothesis]]:
     """Encoded token sources (S_i,) -> per source its ``n_best`` hypotheses, best first, with
-    scores and (``attention``) each output token's weights over the padded source (T, S)."""
+    scores and (``attention``) each output token's weights over the padded source (T, S).
+    ``copy_ids``: a copy model's (S_i,) extended ids of each source."""
     if not model.token_target:
         raise ValueError("n_best and attention are for models with a token target")
     model.eval()
     out: list[list[Hypothesis]] = [[] for _ in sources]
-    for idx, src, mask in _batches(sources, dcfg, device):
+    for idx, src, mask, ext in _batches(sources, dcfg, device, copy_ids):
         limits = max_lengths(mask, dcfg.max_len_a, dcfg.max_len_b)
-        found = search(
-            model, src, mask, limits, max(dcfg.beam, 1), dcfg.length_penalty, n_best, attention
-        )
+        beam, alpha = max(dcfg.beam, 1), dcfg.length_penalty
+        found = search(model, src, mask, limits, beam, alpha, n_best, attention, src_ext=ext)
         for j, i in enumerate(idx):
             out[i] = found[j]
     return out
@@ -74,22 +84,25 @@ def predict_ids(
     device: torch.device | str = "cpu",
     steps: Sequence[int] | None = None,
     covariates: Sequence[torch.Tensor] | None = None,
+    copy_ids: Sequence[torch.Tensor] | None = None,
 ) -> list[Any]:
     """Decode encoded sources: id lists for a token target, (T, D) arrays for vectors, or
     (T, D, Q) for a model with Q quantiles.
 
     ``steps`` gives per-source rollout lengths for vectors (default: ``dcfg.steps``); for a
     model with covariates, each source's (T_i, C) ``covariates`` give its T_i steps instead.
+    ``copy_ids``: a copy model's (S_i,) extended ids of each source.
     """
     model.eval()
     out: list[Any] = [None] * len(sources)
-    for idx, src, mask in _batches(sources, dcfg, device):
+    for idx, src, mask, ext in _batches(sources, dcfg, device, copy_ids):
         if model.token_target:
             limits = max_lengths(mask, dcfg.max_len_a, dcfg.max_len_b)
             if dcfg.beam > 1:
-                hyps = beam_search(model, src, mask, limits, dcfg.beam, dcfg.length_penalty)
+                alpha = dcfg.length_penalty
+                hyps = beam_search(model, src, mask, limits, dcfg.beam, alpha, src_ext=ext)
             else:
-                hyps = greedy(model, src, mask, limits)
+                hyps = greedy(model, src, mask, limits, src_ext=ext)
         elif covariates is not None:
             cov, _ = pad_batch([covariates[i] for i in idx], 0.0)  # (B, max T_i, C)
             pred = rollout(model, src, mask, cov.shape[1], cov.to(device, model.step_dtype))
@@ -143,17 +156,25 @@ def predict(
     encoded = [codec.source.encode(s, f"input {i + 1}") for i, s in enumerate(sources)]
     if not encoded:
         return []
+    copies = copy_ids(codec, sources)
     if n_best > 1 or attention:
-        found = predict_hypotheses(model, encoded, dcfg, device, n_best, attention)
+        found = predict_hypotheses(model, encoded, dcfg, device, n_best, attention, copies)
         return [
-            [Prediction(codec.target.text(h.ids), h.score, _aligned(codec, s, h)) for h in hs]
+            [Prediction(codec.output_text(h.ids, s), h.score, _aligned(codec, s, h)) for h in hs]
             for s, hs in zip(sources, found, strict=True)
         ]
     covs = encode_covariates(codec, covariates, len(encoded))
-    hyps = predict_ids(model, encoded, dcfg, device, covariates=covs)
+    hyps = predict_ids(model, encoded, dcfg, device, covariates=covs, copy_ids=copies)
     if codec.target.is_tokens:
-        return [codec.target.text(h) for h in hyps]
+        return [codec.output_text(h, s) for h, s in zip(hyps, sources, strict=True)]
     return hyps
+
+
+def copy_ids(codec: Codec, sources: Sequence[Any]) -> list[torch.Tensor] | None:
+    """Each source's extended target ids (S_i,) for a copy codec; None for any other."""
+    if not codec.copy:
+        return None
+    return [codec.copy_ids(s, f"input {i + 1}") for i, s in enumerate(sources)]
 
 
 def _aligned(codec: Codec, source: str, hyp: Hypothesis) -> Alignment | None:
@@ -202,9 +223,9 @@ def score(
         pasts = [np.asarray(s, dtype=np.float32) for s in sources]
         result = M.compute_vectors(names, points, firsts, pasts, period)
         return result, sources, hyps
-    hyps = predict_ids(model, encoded, dcfg, device)
+    hyps = predict_ids(model, encoded, dcfg, device, copy_ids=copy_ids(codec, sources))
     tok = codec.target.tokenizer
-    hyp_tokens = [codec.target.tokens(h) for h in hyps]
+    hyp_tokens = [codec.output_tokens(h, s) for h, s in zip(hyps, sources, strict=True)]
     ref_tokens = [[tok.tokenize(r) for r in rs] for rs in refs]
     texts = [tok.detokenize(h) for h in hyp_tokens]
     result = M.compute(list(names), hyp_tokens, ref_tokens, detok_hyps=texts, detok_refs=refs)

@@ -7,10 +7,12 @@
 A deployment needs numpy, onnxruntime and, for a subword codec, the ``tokenizers`` package: this
 module imports neither torch nor any other part of hybridseq, so it can be copied alone. It
 reproduces the torch side's behaviour step for step: the codec (characters, whitespace words or
-BPE subwords, unknown tokens as ``<unk>``), ``predict``'s length-bucketed batches, the output
-limit a * source_length + b, greedy decoding, the batched beam search of ``hybridseq.decode``
-(finished beams extended by EOS at no cost, GNMT length penalty, the same ranking) and vector
-rollout with quantiles and covariates. Masks are bool with True = real position.
+BPE subwords, unknown tokens as ``<unk>``; for a copy model each source token's id in the
+extended target vocabulary, and output ids past the vocabulary written as the source's own
+tokens), ``predict``'s length-bucketed batches, the output limit a * source_length + b, greedy
+decoding, the batched beam search of ``hybridseq.decode`` (finished beams extended by EOS at no
+cost, GNMT length penalty, the same ranking) and vector rollout with quantiles and covariates.
+Masks are bool with True = real position.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from hybridseq.outputs import Alignment, Prediction
 EXPORT_FILE = "export.json"
 FORMAT_VERSION = 1
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3  # the first four entries of every vocabulary
+UNK = "<unk>"
 SPACE = "▁"  # the char tokenizer's stand-in for " "
 BUCKET_BATCHES = 100  # predict sorts by length within windows of this many batches
 
@@ -116,12 +119,50 @@ class Side:
 
 
 class Codec:
-    """Source and target sides, and the covariates' width if the model takes any."""
+    """Source and target sides, the covariates' width if the model takes any, and whether the
+    model copies (``hybridseq.codec.Codec``: the extended vocabulary)."""
 
     def __init__(self, d: dict[str, Any]) -> None:
         self.source = Side(d["source"])
         self.target = Side(d["target"])
         self.covariates = Side(d["covariates"]) if "covariates" in d else None
+        self.copy = bool(d.get("copy", False))
+
+    def source_oovs(self, text: str) -> list[str]:
+        """The source's distinct tokens that the target vocabulary lacks (or holds as a special
+        token), first seen first: the extended ids V, V + 1, ... in order."""
+        ids = self.target._ids
+        tokens = self.source.tokenize(text)
+        return list(dict.fromkeys(t for t in tokens if ids.get(t, UNK_ID) <= UNK_ID))
+
+    def copy_ids(self, text: str) -> np.ndarray:
+        """A source text -> each token's id in the extended target vocabulary (S,) int64."""
+        v, ids = len(self.target.vocab), self.target._ids
+        slot = {tok: j for j, tok in enumerate(self.source_oovs(text))}
+        out = [
+            ids[t] if ids.get(t, UNK_ID) > UNK_ID else v + slot[t]
+            for t in self.source.tokenize(text)
+        ]
+        return np.asarray(out, dtype=np.int64)
+
+    def output_tokens(self, ids: Sequence[int], source: str) -> list[str]:
+        """Output ids -> target token strings (stops at EOS, drops PAD and BOS); a copy
+        model's ids >= V are ``source``'s OOVs (``<unk>`` past them)."""
+        v = len(self.target.vocab)
+        if not self.copy or all(int(i) < v for i in ids):
+            return self.target.tokens(ids)
+        oovs = self.source_oovs(source)
+        out = []
+        for i in map(int, ids):
+            if i == EOS_ID:
+                break
+            if i not in (PAD_ID, BOS_ID):
+                j = i - v
+                out.append(self.target.vocab[i] if j < 0 else oovs[j] if j < len(oovs) else UNK)
+        return out
+
+    def output_text(self, ids: Sequence[int], source: str) -> str:
+        return self.target.detokenize(self.output_tokens(ids, source))
 
 
 # ---- batching ------------------------------------------------------------------------------------
@@ -478,7 +519,8 @@ class ExportedModel:
         if ranked:
             return [self._predictions(s, hyps) for s, hyps in zip(sources, found, strict=True)]
         if self.token_target:
-            return [self.codec.target.text(hyps[0][0]) for hyps in found]
+            text = self.codec.output_text
+            return [text(hyps[0][0], s) for s, hyps in zip(sources, found, strict=True)]
         return [hyps[0][0] for hyps in found]
 
     def decode(
@@ -498,14 +540,14 @@ class ExportedModel:
     def _predictions(self, source: str, hyps: list[tuple]) -> list[Prediction]:
         """One source's hypotheses (ids, score, weights) -> Predictions; the weights' padded
         source columns cut off, source symbols as the tokenizer split the text."""
-        target, symbols = self.codec.target, self.codec.source.tokenize(source)
+        codec, symbols = self.codec, self.codec.source.tokenize(source)
         out = []
         for ids, score, weights in hyps:
             aligned = None
             if weights is not None:
-                tokens = [target.vocab[i] for i in ids]
+                tokens = codec.output_tokens(ids, source)
                 aligned = Alignment(symbols, tokens, weights[:, : len(symbols)].astype(np.float32))
-            out.append(Prediction(target.text(ids), score, aligned))
+            out.append(Prediction(codec.output_text(ids, source), score, aligned))
         return out
 
     def _run(
@@ -529,6 +571,9 @@ class ExportedModel:
         for idx in batch_indices([len(s) for s in encoded], int(dcfg["batch_size"])):
             src, mask = pad([encoded[i] for i in idx], pad_value)
             enc = self.graphs.encode(src, mask)
+            if self.codec.copy:  # the step graph mixes the attention onto these ids
+                copies = [self.codec.copy_ids(sources[i]) for i in idx]
+                enc.fixed["copy_ids"] = pad(copies, PAD_ID)[0]
             if self.token_target:
                 hyps = self._tokens(enc, mask, dcfg, n_best, attention)
             else:

@@ -41,8 +41,12 @@ class Decodable(Protocol):
 
     def eval(self) -> Decodable: ...
 
-    def encode(self, src: Tensor, src_mask: Tensor | None = None) -> Encoded:
-        """src (B, S) ids or (B, S, D_in) vectors, src_mask (B, S) bool (True = real)."""
+    def encode(
+        self, src: Tensor, src_mask: Tensor | None = None, *, src_ext: Tensor | None = None
+    ) -> Encoded:
+        """src (B, S) ids or (B, S, D_in) vectors, src_mask (B, S) bool (True = real);
+        src_ext (B, S): a copy model's extended target ids of the source tokens, whose
+        ``decode_step`` then gives log-probabilities over V + S entries."""
         ...
 
     def init_state(self, enc: Encoded) -> State: ...
@@ -59,8 +63,9 @@ class Decodable(Protocol):
         cov: Tensor | None = None,
         attention: bool = False,
     ) -> tuple[Tensor, State] | tuple[Tensor, State, Tensor]:
-        """prev (B,) ids or (B, D) vectors -> logits (B, V), vectors (B, D) or quantiles
-        (B, D, Q), the new state and, with ``attention``, the step's weights (B, S)."""
+        """prev (B,) ids or (B, D) vectors -> logits (B, V) (a copy model's log-probabilities
+        (B, V + S)), vectors (B, D) or quantiles (B, D, Q), the new state and, with
+        ``attention``, the step's weights (B, S)."""
         ...
 
     def point(self, out: Any) -> Any:

@@ -1,4 +1,5 @@
-"""Synthetic seq2seq data: token tasks (copy, reverse, sort, add) and vector forecasting tasks.
+"""Synthetic seq2seq data: token tasks (copy, copy_rare, reverse, sort, add) and vector
+forecasting tasks.
 
 Every generator is deterministic given ``seed``: it draws from its own ``random.Random`` or
 ``numpy.random.Generator`` and never touches global random state, so a benchmark run can be
@@ -20,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-TOKEN_TASKS = ("copy", "reverse", "sort", "add")
+TOKEN_TASKS = ("copy", "copy_rare", "reverse", "sort", "add")
+RARE_SHARE = 0.25  # copy_rare: the share of positions that hold a rare symbol
 VECTOR_TASKS = ("sines", "ar")
 
 # Steps simulated and thrown away before an AR series is kept, so it starts near stationarity.
@@ -52,8 +54,12 @@ def make_token_pairs(
     """Generate ``n`` (source, target) pairs of a token task.
 
     Args:
-        task: one of ``TOKEN_TASKS``. ``copy``: target = source; ``reverse``: target = reversed
-            source; ``sort``: target = source sorted by symbol index (not string order);
+        task: one of ``TOKEN_TASKS``. ``copy``: target = source; ``copy_rare``: target =
+            source, where about ``RARE_SHARE`` of the positions (at least one per pair) hold a
+            rare symbol that occurs once in all of the pairs (``rare_symbol``: no other seed
+            or pair has it), so a vocabulary with ``min_freq`` >= 2 knows none of them and
+            only copying can write them; ``reverse``: target = reversed source; ``sort``:
+            target = source sorted by symbol index (not string order);
             ``add``: source ``"3 4 7 + 8 9"``, target the digits of the sum, ``"4 3 6"``.
         n: number of pairs.
         min_len, max_len: inclusive bounds of the source length (uniform); for ``add``, of the
@@ -71,6 +77,8 @@ def make_token_pairs(
     rng = random.Random(seed)
     if task == "add":
         return [_addition_pair(rng, min_len, max_len) for _ in range(n)]
+    if task == "copy_rare":
+        return _rare_copy_pairs(rng, n, min_len, max_len, vocab, seed)
     pairs = []
     for _ in range(n):
         source = [rng.randrange(vocab) for _ in range(rng.randint(min_len, max_len))]
@@ -81,6 +89,27 @@ def make_token_pairs(
         else:  # sort
             target = sorted(source)
         pairs.append((_join_symbols(source), _join_symbols(target)))
+    return pairs
+
+
+def rare_symbol(seed: int, k: int) -> str:
+    """The ``k``-th rare symbol of the ``copy_rare`` pairs of ``seed``: ``r<seed>.<k>``."""
+    return f"r{seed}.{k}"
+
+
+def _rare_copy_pairs(
+    rng: random.Random, n: int, min_len: int, max_len: int, vocab: int, seed: int
+) -> list[tuple[str, str]]:
+    """``copy_rare``'s pairs: each position a rare symbol with probability ``RARE_SHARE``
+    (a pair without one gets one at a random position), else one of ``vocab`` symbols."""
+    pairs, made = [], 0
+    for _ in range(n):
+        words = [symbol(rng.randrange(vocab)) for _ in range(rng.randint(min_len, max_len))]
+        rare = [i for i in range(len(words)) if rng.random() < RARE_SHARE]
+        for i in rare or [rng.randrange(len(words))]:
+            words[i], made = rare_symbol(seed, made), made + 1
+        text = " ".join(words)
+        pairs.append((text, text))
     return pairs
 
 

@@ -481,9 +481,11 @@ def batch_loss(
     half = tc.precision == "bfloat16"
     device = batch.src.device.type
     with torch.autocast(device, dtype=torch.bfloat16, enabled=half, cache_enabled=not capturing):
-        out = model(batch.src, batch.tgt_in, batch.src_mask, ratio, generator, batch.tgt_cov)
-    quantiles = parallel.unwrap(model).quantiles
-    return sequence_loss(out.float(), batch, kind, tc.label_smoothing, quantiles)
+        args = (batch.src_mask, ratio, generator, batch.tgt_cov, batch.src_ext)
+        out = model(batch.src, batch.tgt_in, *args)
+    net = parallel.unwrap(model)
+    vocab = net.head.out_features  # the target vocabulary, over which nll smooths
+    return sequence_loss(out.float(), batch, kind, tc.label_smoothing, net.quantiles, vocab)
 
 
 def checkpoint(t: Trainer) -> bool:
@@ -595,7 +597,9 @@ def validation_loss(model: Seq2Seq, split: Split, cfg: Config, kind: str, device
     total, count = 0.0, 0
     for idx in batch_indices([len(item[1]) for item in split.items], cfg.decode.batch_size):
         batch = collate([split.items[i] for i in idx], idx).to(device)
-        out = model(batch.src, batch.tgt_in, batch.src_mask, tgt_cov=batch.tgt_cov)
+        out = model(
+            batch.src, batch.tgt_in, batch.src_mask, tgt_cov=batch.tgt_cov, src_ext=batch.src_ext
+        )
         n = batch.n_tokens
         total += float(sequence_loss(out, batch, kind, quantiles=model.quantiles)) * n
         count += n
@@ -654,8 +658,10 @@ def setup(
     t.net = world.wrap(model)
     # CUDA graphs record one process's forward and backward; under DDP the backward holds
     # the gradient all-reduce, which they do not record here: DDP steps run eagerly
-    # (and one batch's: with train.accumulate, eager too)
-    if device.type == "cuda" and tc.cuda_graphs and world.size == 1 and tc.accumulate == 1:
+    # (and one batch's: with train.accumulate, eager too; and a copy model's, whose batches
+    # carry the source's extended ids, which the recorded inputs do not hold)
+    graphed = tc.cuda_graphs and not cfg.model.copy
+    if device.type == "cuda" and graphed and world.size == 1 and tc.accumulate == 1:
         t.graphs = GraphedBackward(
             t.params, lambda b, capturing: batch_loss(model, b, tc, t.kind, capturing=capturing)
         )
@@ -683,7 +689,7 @@ def build(cfg: Config, out_dir: Path, resume: bool, world: World, data: Pairs | 
     codec, splits = load_splits(cfg, codec, data)
     if not resume:
         cfg = with_data_sizes(cfg, codec, splits["train"].items)
-        model = build_model(cfg.model)
+        model = build_model(cfg.model, cfg.data.share_vocab)
     return cfg, device, codec, splits, model.to(device).train()
 
 
@@ -693,9 +699,11 @@ def load_splits(
     """The codec (fitted on the training data unless given) and the encoded splits: from
     ``data`` in memory, a prepared (memory-mapped) corpus, or the config's files."""
     if data is None and is_prepared(cfg.data.train):
+        if cfg.model.copy:
+            raise ConfigError("model.copy: needs the training text, not a prepared corpus")
         return prepared_splits(cfg.data, codec)
     raw = data if data is not None else read_splits(cfg.data, cfg.train.seed)
-    codec = codec or fit_codec(cfg.data, raw["train"])
+    codec = codec or fit_codec(cfg.data, raw["train"], cfg.model.copy)
     splits = {n: Split(p, codec.encode_pairs(p, f"{n} data")) for n, p in raw.items() if p}
     splits["train"] = filter_lengths(splits["train"], cfg.data)
     return codec, splits

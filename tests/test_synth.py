@@ -97,8 +97,19 @@ def test_ar_has_unit_scale():
     assert 0.7 < values.std() < 1.3
 
 
+def test_copy_rare_pairs_copy_and_hold_each_rare_symbol_once():
+    pairs = make_token_pairs("copy_rare", 300, min_len=3, max_len=8, vocab=10, seed=4)
+    words = [w for s, t in pairs for w in s.split()]
+    rare = [w for w in words if w not in SYMBOL_INDEX]
+    assert all(s == t for s, t in pairs)
+    assert all(any(w not in SYMBOL_INDEX for w in s.split()) for s, _ in pairs)
+    assert len(set(rare)) == len(rare) and 0.2 < len(rare) / len(words) < 0.35
+    other = make_token_pairs("copy_rare", 300, min_len=3, max_len=8, vocab=10, seed=5)
+    assert not set(rare) & {w for s, _ in other for w in s.split()}
+
+
 def test_unknown_task_names_valid_ones():
-    with pytest.raises(ValueError, match=r"'cpy'.*copy, reverse, sort, add"):
+    with pytest.raises(ValueError, match=r"'cpy'.*copy, copy_rare, reverse, sort, add"):
         make_token_pairs("cpy", 3)
     with pytest.raises(ValueError, match=r"'sine'.*sines, ar"):
         make_vector_pairs("sine", 3)
