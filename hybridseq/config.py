@@ -150,7 +150,9 @@ class ModelConfig:
     ff_dim: int = 2048
     max_positions: int = 4096  # longest source the positional encoding precomputes
     # sinusoidal (Vaswani et al. 2017) | learned: one trained vector per position up to
-    # max_positions, starting as the sinusoids (set max_positions near the longest source)
+    # max_positions, starting as the sinusoids (set max_positions near the longest source) |
+    # relative: no position vector; a learned bias per head and offset (clipped at +-16) on
+    # every layer's attention scores
     positions: str = "sinusoidal"
     # true: the source embedding starts N(0, 1/width) and is multiplied by sqrt(width)
     # (Vaswani et al. 2017, §3.4) instead of starting N(0, 1) unscaled
@@ -200,7 +202,7 @@ class ModelConfig:
         _choice("model.attention", self.attention, ("additive", "multihead", "none"))
         inits = ("auto", "final", "bridge", "last", "zeros")
         _choice("model.decoder_init", self.decoder_init, inits)
-        _choice("model.positions", self.positions, ("sinusoidal", "learned"))
+        _choice("model.positions", self.positions, ("sinusoidal", "learned", "relative"))
         _at_least("model", self, MODEL_SIZES, 1)
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"model.dropout: {self.dropout} is not in [0, 1)")

@@ -15,10 +15,12 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from hybridseq.attention import masked_softmax
 from hybridseq.cudagraph import recorded_kernels
 from hybridseq.decoder import SharedSteps, lstm_cell, lstm_weights, recurrent_addmm, run_lstm
 
 LSTMState = tuple[Tensor, Tensor]
+RELATIVE_CLIP = 16  # offsets beyond +-16 positions share the last bias (positions: relative)
 
 
 def masked_direction(
@@ -147,10 +149,66 @@ class PositionalEncoding(nn.Module):
         return x + self.table[:s]
 
 
+class LearnedPositions(nn.Module):
+    """One trained vector per position, added to the input; starts as the sinusoids
+    (``PositionalEncoding``), so an untrained model sees the same input either way."""
+
+    def __init__(self, d_model: int, max_positions: int) -> None:
+        super().__init__()
+        self.table = nn.Parameter(PositionalEncoding(d_model, max_positions).table.clone())
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x (B, S, D) -> x + P[:S]."""
+        s = x.shape[1]
+        if s > self.table.shape[0]:
+            raise ValueError(
+                f"source length {s} exceeds model.max_positions ({self.table.shape[0]})"
+            )
+        return x + self.table[:s]
+
+
+class RelativePositions(nn.Module):
+    """A learned bias per attention head and per offset j - i between a query at position i and
+    a key at j, clipped to +-``clip``, added to every layer's attention scores (shared by the
+    layers, as T5 shares its table; Shaw et al. 2018 clip offsets the same way). The input
+    gets no position vector: only offsets are seen, so a pattern learned at one place in the
+    source applies at any other. Starts at zero (no position information)."""
+
+    def __init__(self, heads: int, clip: int) -> None:
+        super().__init__()
+        self.clip = clip
+        self.table = nn.Parameter(torch.zeros(heads, 2 * clip + 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Nothing is added to the input: x (B, S, D) unchanged."""
+        return x
+
+    def bias(self, s: int, device: torch.device) -> Tensor:
+        """The additive attention bias (heads, S, S) for a source of length S."""
+        offsets = torch.arange(s, device=device)
+        rel = (offsets[None, :] - offsets[:, None]).clamp(-self.clip, self.clip) + self.clip
+        return self.table[:, rel]  # (h, S, S)
+
+
+class ScaledEmbedding(nn.Embedding):
+    """A token embedding initialised N(0, 1/D) and multiplied by sqrt(D) (Vaswani et al. 2017,
+    §3.4): the same N(0, 1) vectors at the start as ``nn.Embedding``, but Adam's steps, of a
+    size set by the learning rate, move them sqrt(D) times further relative to their size."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int) -> None:
+        super().__init__(num_embeddings, embedding_dim)
+        nn.init.normal_(self.weight, 0.0, embedding_dim**-0.5)
+        self.scale = math.sqrt(embedding_dim)
+
+    def forward(self, ids: Tensor) -> Tensor:
+        """ids (B, S) -> (B, S, D)."""
+        return super().forward(ids) * self.scale
+
+
 class TransformerEncoder(nn.Module):
-    """Positional encoding, dropout, then N Transformer encoder layers with the padding mask
-    (PyTorch's ``nn.TransformerEncoderLayer``): post-norm as in the seed, or with
-    ``norm_first`` pre-norm followed by a final LayerNorm."""
+    """Positional encoding (sinusoidal or learned), dropout, then N Transformer encoder layers
+    with the padding mask (PyTorch's ``nn.TransformerEncoderLayer``): post-norm as in the seed,
+    or with ``norm_first`` pre-norm followed by a final LayerNorm."""
 
     def __init__(
         self,
@@ -161,9 +219,15 @@ class TransformerEncoder(nn.Module):
         dropout: float,
         max_positions: int,
         norm_first: bool = False,
+        positions: str = "sinusoidal",
     ) -> None:
         super().__init__()
-        self.positions = PositionalEncoding(d_model, max_positions)
+        if positions == "relative":
+            self.positions: nn.Module = RelativePositions(heads, RELATIVE_CLIP)
+        elif positions == "learned":
+            self.positions = LearnedPositions(d_model, max_positions)
+        else:
+            self.positions = PositionalEncoding(d_model, max_positions)
         self.dropout = nn.Dropout(dropout)
         layer = nn.TransformerEncoderLayer(
             d_model, heads, ff_dim, dropout, batch_first=True, norm_first=norm_first
@@ -174,4 +238,55 @@ class TransformerEncoder(nn.Module):
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         """x (B, S, d_model), mask (B, S) bool -> memory (B, S, d_model)."""
         x = self.dropout(self.positions(x))
-        return self.layers(x, src_key_padding_mask=~mask)
+        if not isinstance(self.positions, RelativePositions):
+            return self.layers(x, src_key_padding_mask=~mask)
+        return run_layers(self.layers, x, mask, self.positions.bias(x.shape[1], x.device))
+
+
+def self_attention(
+    attn: nn.MultiheadAttention, x: Tensor, mask: Tensor, bias: Tensor | None = None
+) -> Tensor:
+    """``nn.MultiheadAttention`` of x over itself, written with plain tensor operations (every
+    size read from the input's shape, which a traced export needs), with an optional additive
+    bias on the scores: x (B, S, E), mask (B, S) bool, bias (h, S, S) -> (B, S, E)."""
+    b, s, e = x.shape
+    heads = attn.num_heads
+    q, k, v = F.linear(x, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
+    q, k, v = (t.view(b, s, heads, e // heads).transpose(1, 2) for t in (q, k, v))  # (B, h, S, d)
+    scores = q @ k.transpose(-1, -2) / math.sqrt(e // heads)  # (B, h, S, S)
+    if bias is not None:
+        scores = scores + bias.to(scores.dtype)
+    weights = masked_softmax(scores, mask[:, None, None, :])
+    weights = F.dropout(weights, attn.dropout, attn.training)
+    return attn.out_proj((weights @ v).transpose(1, 2).reshape(b, s, e))
+
+
+def encoder_layer(
+    layer: nn.TransformerEncoderLayer, x: Tensor, mask: Tensor, bias: Tensor | None = None
+) -> Tensor:
+    """One ``nn.TransformerEncoderLayer``, post-norm or pre-norm, its dropouts included, by
+    ``self_attention``: (B, S, E) -> (B, S, E)."""
+
+    def feed_forward(y: Tensor) -> Tensor:
+        hidden = layer.dropout(layer.activation(layer.linear1(y)))
+        return layer.dropout2(layer.linear2(hidden))
+
+    def attend(y: Tensor) -> Tensor:
+        return layer.dropout1(self_attention(layer.self_attn, y, mask, bias))
+
+    if layer.norm_first:
+        x = x + attend(layer.norm1(x))
+        return x + feed_forward(layer.norm2(x))
+    x = layer.norm1(x + attend(x))
+    return layer.norm2(x + feed_forward(x))
+
+
+def run_layers(
+    stack: nn.TransformerEncoder, x: Tensor, mask: Tensor, bias: Tensor | None = None
+) -> Tensor:
+    """The stack's layers by ``encoder_layer``, then its final norm: (B, S, E) -> (B, S, E).
+    Used where PyTorch's own forward cannot serve: a traced export, and relative position
+    biases (its fast path in eval mode gives NaN with a per-head float mask, torch 2.13)."""
+    for layer in stack.layers:
+        x = encoder_layer(layer, x, mask, bias)
+    return x if stack.norm is None else stack.norm(x)

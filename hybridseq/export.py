@@ -45,7 +45,6 @@ import contextlib
 import copy
 import json
 import logging
-import math
 import sys
 import types
 from collections.abc import Iterator, Sequence
@@ -56,18 +55,16 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from torch import Tensor
 
 from hybridseq import metrics as M
-from hybridseq.attention import masked_softmax
 from hybridseq.checkpoint import load_checkpoint
 from hybridseq.codec import Codec
 from hybridseq.config import Config
 from hybridseq.corpus import parse_paths
 from hybridseq.data import read_pairs
 from hybridseq.decoder import DecoderState
-from hybridseq.encoders import TransformerEncoder
+from hybridseq.encoders import TransformerEncoder, run_layers
 from hybridseq.model import Encoded, Seq2Seq
 from hybridseq.predict import group_references
 from hybridseq.runtime import EXPORT_FILE, FORMAT_VERSION, ExportedModel, ExportError
@@ -88,30 +85,6 @@ def copy_names(model: Seq2Seq) -> list[str]:
     return ["copy_ids"] if model.copies else []
 
 
-def _self_attention(attn: nn.MultiheadAttention, x: Tensor, mask: Tensor) -> Tensor:
-    """``nn.MultiheadAttention`` of x over itself: x (B, S, E), mask (B, S) -> (B, S, E)."""
-    b, s, e = x.shape
-    heads = attn.num_heads
-    q, k, v = F.linear(x, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
-    q, k, v = (t.view(b, s, heads, e // heads).transpose(1, 2) for t in (q, k, v))  # (B, h, S, d)
-    scores = q @ k.transpose(-1, -2) / math.sqrt(e // heads)  # (B, h, S, S)
-    weights = masked_softmax(scores, mask[:, None, None, :])
-    return attn.out_proj((weights @ v).transpose(1, 2).reshape(b, s, e))
-
-
-def _encoder_layer(layer: nn.TransformerEncoderLayer, x: Tensor, mask: Tensor) -> Tensor:
-    """One ``nn.TransformerEncoderLayer`` in eval mode, post-norm or pre-norm: (B, S, E)."""
-
-    def feed_forward(y: Tensor) -> Tensor:
-        return layer.linear2(layer.activation(layer.linear1(y)))
-
-    if layer.norm_first:
-        x = x + _self_attention(layer.self_attn, layer.norm1(x), mask)
-        return x + feed_forward(layer.norm2(x))
-    x = layer.norm1(x + _self_attention(layer.self_attn, x, mask))
-    return layer.norm2(x + feed_forward(x))
-
-
 class TraceableTransformer(nn.Module):
     """The hybrid's Transformer encoder, the same weights and computation (eval mode) written
     with plain tensor operations. PyTorch's ``multi_head_attention_forward`` reads the key's
@@ -124,11 +97,9 @@ class TraceableTransformer(nn.Module):
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         """x (B, S, d_model), mask (B, S) bool -> memory (B, S, d_model)."""
-        x = self.encoder.positions(x)
-        stack = self.encoder.layers
-        for layer in stack.layers:
-            x = _encoder_layer(layer, x, mask)
-        return x if stack.norm is None else stack.norm(x)
+        positions = self.encoder.positions
+        bias = positions.bias(x.shape[1], x.device) if hasattr(positions, "bias") else None
+        return run_layers(self.encoder.layers, positions(x), mask, bias)
 
 
 def traceable(model: Seq2Seq) -> Seq2Seq:

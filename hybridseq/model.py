@@ -41,7 +41,7 @@ from torch import Tensor
 from hybridseq.attention import AdditiveAttention, MultiHeadAttention, expand_cache
 from hybridseq.config import ConfigError, ModelConfig
 from hybridseq.decoder import DecoderState, LSTMDecoder
-from hybridseq.encoders import LSTMEncoder, TransformerEncoder
+from hybridseq.encoders import LSTMEncoder, ScaledEmbedding, TransformerEncoder
 from hybridseq.vocab import BOS_ID, UNK_ID
 
 PROB_FLOOR = 1e-30  # a copy model's probabilities are floored here before the log (log 0)
@@ -470,6 +470,7 @@ def build_model(cfg: ModelConfig, shared_vocab: bool = False) -> Seq2Seq:
             cfg.dropout,
             cfg.max_positions,
             cfg.norm_first,
+            cfg.positions,
         )
     else:  # pragma: no cover - ModelConfig validates family
         raise ConfigError(f"model.family: unknown {cfg.family!r}")
@@ -482,7 +483,8 @@ def build_model(cfg: ModelConfig, shared_vocab: bool = False) -> Seq2Seq:
             )
         src_input: nn.Module = tgt_embedding
     elif cfg.src_vocab is not None:
-        src_input = nn.Embedding(cfg.src_vocab, width)
+        embedding = ScaledEmbedding if cfg.embed_scale else nn.Embedding
+        src_input = embedding(cfg.src_vocab, width)
     else:
         src_input = nn.Linear(cfg.src_dim, width)
     attention, context_dim = _attention(cfg)
