@@ -99,6 +99,8 @@ def prepare(cfg: DataConfig, out: str | Path, log=print) -> Path:
     """Tokenise ``cfg.train`` into ``out``: codec.json, the id arrays and their offsets."""
     if cfg.train is None or is_prepared(cfg.train):
         raise ConfigError("data.train: prepare needs a text file (TSV or src,tgt files)")
+    if cfg.share_vocab:
+        raise ConfigError("data.share_vocab: prepare fits separate vocabularies; train from text")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     codec = fit_sides(cfg)

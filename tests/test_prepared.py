@@ -63,3 +63,13 @@ def test_prepare_names_the_line_of_a_bad_example(tmp_path):
 
     with pytest.raises(DataError, match="bad.tsv:2: expected 2 tab-separated columns"):
         prepare(api.as_config(raw).data, tmp_path / "bin")
+
+
+def test_prepare_refuses_a_shared_vocabulary_it_would_not_build(tmp_path):
+    raw = _corpus(tmp_path)
+    raw["data"]["share_vocab"] = True
+    from hybridseq.config import ConfigError
+    from hybridseq.prepared import prepare
+
+    with pytest.raises(ConfigError, match="data.share_vocab"):
+        prepare(api.as_config(raw).data, tmp_path / "bin")
