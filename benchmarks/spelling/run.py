@@ -2,14 +2,15 @@
 data (``prepare.py``) in the same budget, decoded on the test words, scored beside the
 copy-the-input baseline.
 
-    python benchmarks/spelling/run.py [--families lstm_attention hybrid] [--minutes 8]
-        [--out runs/spelling] [--beam 5] [--set KEY=VALUE ...]
+    python benchmarks/spelling/run.py [--families lstm_attention hybrid] [--copy both|true|false]
+        [--minutes 8] [--out runs/spelling] [--beam 5] [--set KEY=VALUE ...]
+    python benchmarks/spelling/run.py --table     # the table of the results_*.json here
 
 Each run is ``hybridseq/configs/spelling_<family>.yaml`` with ``model.copy`` false (a closed
 output vocabulary) and true (a pointer-generator). The checkpoint kept is the one with the best
 dev exact match (``train.select``); the test words are read only to report. Scores: exact match
 (percent of words corrected exactly) and CER (character edit distance over reference length,
-percent). Predictions (``predictions_<run>.tsv``) and ``results.json`` go beside this file.
+percent). Predictions (``predictions_<run>.tsv``) and ``results_<run>.json`` go beside this file.
 """
 
 from __future__ import annotations
@@ -69,23 +70,46 @@ def train_and_test(family: str, copy: bool, args: argparse.Namespace) -> dict:
     }
 
 
+def table() -> None:
+    """Print the committed results beside the copy-the-input baseline."""
+    test_src, test_ref = read_split("test")
+    base = score(test_src, test_ref)
+    print(
+        "| run | params | train s | dev exact | test exact (greedy / beam) "
+        "| test CER (greedy / beam) |"
+    )
+    print("|---|---|---|---|---|---|")
+    print(f"| copy the input | | | | {base['exact_match']:.2f} | {base['cer']:.2f} |")
+    for path in sorted(HERE.glob("results_*.json")):
+        r = json.loads(path.read_text())
+        g, b = r["test_greedy"], r[next(k for k in r if k.startswith("test_beam"))]
+        print(
+            f"| {r['run']} | {r['parameters']:,} | {r['train_seconds']:.0f} | "
+            f"{r['dev_greedy']['exact_match']:.2f} | {g['exact_match']:.2f} / "
+            f"{b['exact_match']:.2f} | {g['cer']:.2f} / {b['cer']:.2f} |"
+        )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--families", nargs="+", default=["lstm_attention", "hybrid"])
+    p.add_argument("--copy", choices=["both", "true", "false"], default="both")
     p.add_argument("--minutes", type=float, default=8.0, help="training budget of each run")
     p.add_argument("--out", type=Path, default=REPO / "runs" / "spelling")
     p.add_argument("--beam", type=int, default=5)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--table", action="store_true", help="only print the table of results_*.json")
     args = p.parse_args()
+    if args.table:
+        return table()
     torch.manual_seed(0)
-    test_src, test_ref = read_split("test")
-    results = {"copy_the_input": {"test": score(test_src, test_ref)}, "runs": []}
-    print(f"copy the input: {results['copy_the_input']['test']}")
+    copies = {"both": (False, True), "true": (True,), "false": (False,)}[args.copy]
     for family in args.families:
-        for copy in (False, True):
-            results["runs"].append(train_and_test(family, copy, args))
-            print(json.dumps(results["runs"][-1]))
-            (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        for copy in copies:
+            result = train_and_test(family, copy, args)
+            print(json.dumps(result))
+            (HERE / f"results_{result['run']}.json").write_text(json.dumps(result, indent=2) + "\n")
+    table()
 
 
 if __name__ == "__main__":
