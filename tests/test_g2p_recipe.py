@@ -145,7 +145,8 @@ TEST_SET = Path(__file__).resolve().parents[2] / "shared" / "data" / "g2p-cmudic
 
 
 @pytest.mark.parametrize(
-    "name", ["hybrid", "lstm_attention_dropout01", "lstm_attention_gpu", "phonetisaurus"]
+    "name",
+    ["hybrid", "hybrid_t1", "lstm_attention_dropout01", "lstm_attention_gpu", "phonetisaurus"],
 )
 def test_committed_predictions_rescore_to_their_recorded_numbers(name):
     """The committed G2P outputs score, on the standard test words, what their results files
