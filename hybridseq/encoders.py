@@ -149,22 +149,15 @@ class PositionalEncoding(nn.Module):
         return x + self.table[:s]
 
 
-class LearnedPositions(nn.Module):
-    """One trained vector per position, added to the input; starts as the sinusoids
-    (``PositionalEncoding``), so an untrained model sees the same input either way."""
+class LearnedPositions(PositionalEncoding):
+    """One trained vector per position, added to the input as ``PositionalEncoding`` adds its
+    table; the table starts as the sinusoids, so an untrained model sees the same input."""
 
     def __init__(self, d_model: int, max_positions: int) -> None:
-        super().__init__()
-        self.table = nn.Parameter(PositionalEncoding(d_model, max_positions).table.clone())
-
-    def forward(self, x: Tensor) -> Tensor:
-        """x (B, S, D) -> x + P[:S]."""
-        s = x.shape[1]
-        if s > self.table.shape[0]:
-            raise ValueError(
-                f"source length {s} exceeds model.max_positions ({self.table.shape[0]})"
-            )
-        return x + self.table[:s]
+        super().__init__(d_model, max_positions)
+        sinusoids = self.table
+        del self.table  # the buffer, replaced by a trained parameter of the same values
+        self.table = nn.Parameter(sinusoids.clone())
 
 
 class RelativePositions(nn.Module):

